@@ -1,0 +1,47 @@
+"""The `loopy` command: one argparse tree, each area registers its own subcommands.
+
+An area module exposes `register(subparsers)`; each subparser sets `func`
+(taking the parsed args, returning an exit code). Areas are imported lazily by
+name so `loopy data ...` does not import the service and vice versa.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+# module path -> registers these top-level commands
+AREAS = [
+    "trainer.cli",  # data, train, baseline
+    "service.commands",  # serve, keys, up, worker, config
+]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="loopy", description="Loopy: the research loop as an API."
+    )
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in AREAS:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name == name:  # area not built yet
+                continue
+            raise
+        module.register(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,439 @@
+"""Loopy's resources (SPEC §1) as msgspec structs.
+
+These are the domain's own types: the stores persist them, the transports
+convert them to JSON / protobuf. Time stamps are timezone-aware UTC datetimes;
+durations carry their unit in the field name.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any, Generic, TypeVar
+
+import msgspec
+
+T = TypeVar("T")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+# --- Enums -------------------------------------------------------------------
+
+
+class Role(StrEnum):
+    AGENT = "agent"
+    ADMIN = "admin"
+
+
+class RunState(StrEnum):
+    QUEUED = "QUEUED"
+    RUNNING = "RUNNING"
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+    CANCELLED = "CANCELLED"
+
+
+TERMINAL_RUN_STATES = frozenset({RunState.SUCCEEDED, RunState.FAILED, RunState.CANCELLED})
+
+# The run state machine: every legal transition, nothing else.
+# RUNNING -> QUEUED is the reaper's single re-queue of a run whose worker vanished.
+RUN_TRANSITIONS: dict[RunState, frozenset[RunState]] = {
+    RunState.QUEUED: frozenset({RunState.RUNNING, RunState.CANCELLED, RunState.FAILED}),
+    RunState.RUNNING: frozenset(
+        {RunState.SUCCEEDED, RunState.FAILED, RunState.CANCELLED, RunState.QUEUED}
+    ),
+    RunState.SUCCEEDED: frozenset(),
+    RunState.FAILED: frozenset(),
+    RunState.CANCELLED: frozenset(),
+}
+
+
+class FailureReason(StrEnum):
+    CRASH = "CRASH"
+    TIMEOUT = "TIMEOUT"
+    OOM = "OOM"
+    DIVERGED = "DIVERGED"
+    CONTRACT = "CONTRACT"
+    SANDBOX_VIOLATION = "SANDBOX_VIOLATION"
+    INTEGRITY = "INTEGRITY"
+    WORKER_LOST = "WORKER_LOST"
+
+
+class RunPurpose(StrEnum):
+    EXPERIMENT = "EXPERIMENT"  # launched by an agent
+    CALIBRATION = "CALIBRATION"  # baseline seeds run when a track is created
+    REPLICATE = "REPLICATE"  # extra seeds launched by an evaluation
+
+
+class Verdict(StrEnum):
+    KEEP = "KEEP"
+    DISCARD = "DISCARD"
+    INCONCLUSIVE = "INCONCLUSIVE"
+
+
+class EvaluationState(StrEnum):
+    PENDING = "PENDING"  # waiting for replicate runs
+    DONE = "DONE"
+    FAILED = "FAILED"  # replicates failed; `failure_message` says why
+
+
+class PatchFormat(StrEnum):
+    UNIFIED_DIFF = "UNIFIED_DIFF"
+    SEARCH_REPLACE = "SEARCH_REPLACE"
+    FULL_SOURCE = "FULL_SOURCE"
+
+
+class ProposalOutcome(StrEnum):
+    ACCEPTED = "ACCEPTED"
+    REJECTED = "REJECTED"
+
+
+# --- Agents and keys ---------------------------------------------------------
+
+
+class AgentQuota(msgspec.Struct, kw_only=True):
+    max_queued_runs: int = 8  # runs in QUEUED or RUNNING at once
+    max_compute_seconds: float = 86_400.0  # training seconds over the agent's lifetime
+
+
+class Agent(msgspec.Struct, kw_only=True):
+    id: str
+    name: str
+    role: Role
+    quota: AgentQuota
+    create_time: datetime
+    compute_seconds_used: float = 0.0
+
+
+class Principal(msgspec.Struct, frozen=True, kw_only=True):
+    """Who is calling: resolved from the API key by `Loopy.authenticate`."""
+
+    agent_id: str
+    name: str
+    role: Role
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == Role.ADMIN
+
+
+class CreatedAgent(msgspec.Struct, kw_only=True):
+    agent: Agent
+    api_key: str  # shown once; only its hash is stored
+
+
+# --- Harness -----------------------------------------------------------------
+
+
+class Harness(msgspec.Struct, kw_only=True):
+    id: str  # derived from the manifest hash
+    description: str
+    vocab_size: int
+    seq_len: int
+    eval_tokens: int
+    bos_token_id: int
+    time_budget_s: float
+    metric: str  # "val_bpb"
+    files: dict[str, str]  # file name -> sha256 (from the manifest)
+    size_bytes: int
+    create_time: datetime
+
+
+# --- Track -------------------------------------------------------------------
+
+
+class DecisionPolicy(msgspec.Struct, kw_only=True):
+    calibration_runs: int = 3  # baseline seeds run at track creation
+    replicates: int = 3  # seeds per side an evaluation aims for
+    k_sigma: float = 2.0  # KEEP needs delta > k * pooled sigma ...
+    min_delta: float = 0.0  # ... and delta > min_delta
+    auto_promote: bool = False  # a KEEP advances the head by itself
+
+
+class Track(msgspec.Struct, kw_only=True):
+    id: str
+    display_name: str
+    description: str
+    program: str  # the research program agents read (markdown)
+    harness_id: str
+    baseline_revision: str
+    head_revision: str
+    head_run_id: str | None  # the run that justified the current head
+    device_class: str  # Celery queue: "cpu", "cuda", ...
+    time_budget_s: float  # training budget of each run on this track
+    policy: DecisionPolicy
+    allowed_imports: list[str]  # top-level modules train.py may import
+    noise_std: float | None  # std of the metric over calibration runs
+    noise_samples: int  # how many calibration results noise_std is based on
+    creator_agent_id: str
+    create_time: datetime
+    update_time: datetime
+    head_version: int = 0  # bumped by every promotion (compare-and-swap token)
+
+
+class Program(msgspec.Struct, kw_only=True):
+    track_id: str
+    text: str  # markdown: goal, rules, metric, budget, how to propose and evaluate
+    head_revision: str
+    baseline_revision: str
+    metric: str
+    time_budget_s: float
+
+
+# --- Revisions and proposals -------------------------------------------------
+
+
+class DiffStats(msgspec.Struct, kw_only=True):
+    lines_added: int
+    lines_removed: int
+
+
+class Revision(msgspec.Struct, kw_only=True):
+    id: str  # sha256 hex of `source` encoded as UTF-8
+    track_id: str  # the track it was first proposed on
+    parent_id: str | None  # None only for a track's baseline
+    author_agent_id: str
+    description: str
+    source: str
+    diff_to_parent: str  # unified diff, "" for a baseline
+    stats: DiffStats  # against the parent
+    rebased: bool  # the edit was made on an older base and merged onto the head
+    create_time: datetime
+
+
+class SearchReplaceBlock(msgspec.Struct, kw_only=True):
+    search: str
+    replace: str
+
+
+class ProposeEditRequest(msgspec.Struct, kw_only=True):
+    description: str = ""
+    base_revision: str | None = None  # default: the track head
+    unified_diff: str | None = None  # exactly one of these three
+    search_replace: list[SearchReplaceBlock] | None = None
+    full_source: str | None = None
+    request_id: str | None = None
+
+
+class Proposal(msgspec.Struct, kw_only=True):
+    """Every ProposeEdit call, accepted or refused, is kept (nothing is lost)."""
+
+    id: str
+    track_id: str
+    author_agent_id: str
+    base_revision: str
+    head_revision_at_proposal: str
+    format: PatchFormat
+    patch: str  # the diff / JSON of the blocks / the source, as sent
+    description: str
+    outcome: ProposalOutcome
+    revision_id: str | None  # set when accepted
+    rejection_message: str | None
+    rejection_details: dict[str, Any] | None
+    create_time: datetime
+    request_id: str | None = None
+
+
+class ProposeEditResult(msgspec.Struct, kw_only=True):
+    revision: Revision
+    proposal_id: str
+    already_exists: bool  # identical source was proposed before: nothing new was made
+    rebased: bool
+    existing_run_ids: list[str]  # runs of the revision when it already existed
+
+
+class RevisionView(msgspec.Struct, kw_only=True):
+    """GetRevision: a revision with its lineage and diffs."""
+
+    revision: Revision
+    diff_to_baseline: str
+    stats_to_baseline: DiffStats
+    children: list[str]
+    run_ids: list[str]
+
+
+# --- Runs --------------------------------------------------------------------
+
+
+class OverheadBreakdown(msgspec.Struct, kw_only=True):
+    queue_wait_seconds: float = 0.0
+    startup_seconds: float = 0.0
+    training_seconds: float = 0.0
+    eval_seconds: float = 0.0
+    upload_seconds: float = 0.0
+
+
+class ArtifactRef(msgspec.Struct, kw_only=True):
+    key: str  # key in the artifact store
+    sha256: str
+    size_bytes: int
+
+
+class RunSummary(msgspec.Struct, kw_only=True):
+    val_bpb: float | None = None  # the primary metric
+    training_seconds: float = 0.0
+    total_seconds: float = 0.0
+    total_tokens: int = 0
+    num_steps: int = 0
+    num_params: int = 0
+    peak_memory_mb: float = 0.0
+    mfu_percent: float | None = None
+    device_name: str = ""
+    overhead: OverheadBreakdown = msgspec.field(default_factory=OverheadBreakdown)
+    artifacts: dict[str, ArtifactRef] = msgspec.field(default_factory=dict)  # source, log, checkpoint
+
+
+class Run(msgspec.Struct, kw_only=True):
+    id: str
+    track_id: str
+    revision_id: str
+    harness_id: str
+    agent_id: str
+    purpose: RunPurpose
+    seed: int
+    device_class: str
+    time_budget_s: float
+    state: RunState
+    failure_reason: FailureReason | None
+    failure_message: str | None
+    summary: RunSummary | None
+    worker_id: str | None
+    attempt: int  # 1 on first delivery; the reaper re-queues once
+    create_time: datetime
+    start_time: datetime | None
+    end_time: datetime | None
+    heartbeat_time: datetime | None
+    request_id: str | None = None
+    evaluation_id: str | None = None  # for REPLICATE runs: the evaluation that asked
+
+
+class LaunchRunRequest(msgspec.Struct, kw_only=True):
+    track_id: str
+    revision_id: str | None = None  # default: the track head
+    seed: int | None = None  # default: chosen by the service
+    request_id: str | None = None
+
+
+class MetricPoint(msgspec.Struct, kw_only=True, array_like=False):
+    step: int
+    name: str  # "loss", "lr", "tokens_per_s", "val_bpb", ...
+    value: float
+    wall_seconds: float  # since the start of training
+
+
+class MetricSeries(msgspec.Struct, kw_only=True):
+    run_id: str
+    points: list[MetricPoint]
+    next_since_step: int | None  # pass as since_step to continue; None when complete for now
+
+
+class RunEventType(StrEnum):
+    STATE = "state"  # data: the Run
+    METRICS = "metrics"  # data: {"points": [...]}
+    LOG = "log"  # data: {"text": ...}
+
+
+class RunEvent(msgspec.Struct, kw_only=True):
+    run_id: str
+    seq: int  # strictly increasing per run; SSE id / resume token
+    type: RunEventType
+    data: dict[str, Any]
+    time: datetime
+
+
+class RunLogs(msgspec.Struct, kw_only=True):
+    run_id: str
+    text: str
+    truncated: bool
+
+
+# --- Worker-facing -----------------------------------------------------------
+
+
+class RunAssignment(msgspec.Struct, kw_only=True):
+    """What a worker needs to execute a claimed run."""
+
+    run: Run
+    source: str  # the revision's train.py
+    harness: Harness
+
+
+class RunOutcome(msgspec.Struct, kw_only=True):
+    """What a worker reports when a run ends."""
+
+    state: RunState  # SUCCEEDED or FAILED (CANCELLED comes from cancel_run)
+    failure_reason: FailureReason | None = None
+    failure_message: str | None = None
+    summary: RunSummary | None = None
+
+
+# --- Evaluation --------------------------------------------------------------
+
+
+class SampleStats(msgspec.Struct, kw_only=True):
+    revision_id: str
+    run_ids: list[str]
+    values: list[float]
+    n: int
+    mean: float | None
+    std: float | None
+
+
+class EvaluateRequest(msgspec.Struct, kw_only=True):
+    reference_run_id: str | None = None  # default: the track head's run(s)
+    replicates: int | None = None  # default: the track policy
+    request_id: str | None = None
+
+
+class Evaluation(msgspec.Struct, kw_only=True):
+    id: str
+    run_id: str
+    track_id: str
+    state: EvaluationState
+    candidate: SampleStats
+    reference: SampleStats
+    delta: float | None  # reference mean - candidate mean (positive = better, lower bpb)
+    noise_std: float | None  # pooled sigma used for the z-score
+    z_score: float | None
+    verdict: Verdict | None
+    diff_stats: DiffStats  # size of the change against the reference revision
+    replicate_run_ids: list[str]
+    promoted: bool
+    failure_message: str | None
+    create_time: datetime
+    finish_time: datetime | None
+    request_id: str | None = None
+
+
+class PromoteRequest(msgspec.Struct, kw_only=True):
+    run_id: str
+    expected_head_revision: str | None = None  # compare-and-swap; default: the run's base
+
+
+class LeaderboardEntry(msgspec.Struct, kw_only=True):
+    rank: int
+    revision_id: str
+    author_agent_id: str
+    description: str
+    best_run_id: str
+    best_value: float
+    mean_value: float
+    runs: int
+    is_head: bool
+
+
+class Leaderboard(msgspec.Struct, kw_only=True):
+    track_id: str
+    metric: str
+    entries: list[LeaderboardEntry]
+
+
+# --- Pagination --------------------------------------------------------------
+
+
+class Page(msgspec.Struct, Generic[T], kw_only=True):
+    items: list[T]
+    next_page_token: str  # "" when there is no next page

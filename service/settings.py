@@ -1,0 +1,82 @@
+"""One settings object, read from LOOPY_* environment variables once.
+
+This file is the one place every variable is documented; `loopy config`
+prints the effective values.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import msgspec
+
+
+def _default_data_dir() -> str:
+    return str(Path(os.environ.get("XDG_DATA_HOME", Path.home() / ".local" / "share")) / "loopy")
+
+
+class Settings(msgspec.Struct, kw_only=True):
+    # Where the embedded default keeps everything (SQLite, artifacts, demo harness, keys).
+    data_dir: str = msgspec.field(default_factory=_default_data_dir)  # LOOPY_DATA_DIR
+    # Metadata store: sqlite:///path or postgresql://user@host/db. Default: SQLite in data_dir.
+    database_url: str = ""  # LOOPY_DATABASE_URL
+    # Artifact store: file:///path or s3://bucket. Default: data_dir/artifacts.
+    artifacts_url: str = ""  # LOOPY_ARTIFACTS_URL
+    # S3/MinIO endpoint and credentials for s3:// artifact URLs.
+    s3_endpoint: str = ""  # LOOPY_S3_ENDPOINT (host:port or http(s)://host:port)
+    s3_access_key: str = ""  # LOOPY_S3_ACCESS_KEY
+    s3_secret_key: str = ""  # LOOPY_S3_SECRET_KEY
+    s3_region: str = "us-east-1"  # LOOPY_S3_REGION
+    s3_secure: bool = False  # LOOPY_S3_SECURE: https to the endpoint
+    # Celery broker: redis://, amqp://, or empty for the embedded broker (no server).
+    broker_url: str = ""  # LOOPY_BROKER_URL
+    # Address of the HTTP and gRPC listeners of `loopy serve` / `loopy up`.
+    http_host: str = "127.0.0.1"  # LOOPY_HTTP_HOST
+    http_port: int = 8000  # LOOPY_HTTP_PORT
+    grpc_host: str = "127.0.0.1"  # LOOPY_GRPC_HOST
+    grpc_port: int = 50051  # LOOPY_GRPC_PORT
+    # Largest request body accepted (bytes); larger gets 413.
+    max_request_bytes: int = 1_000_000  # LOOPY_MAX_REQUEST_BYTES
+    # A RUNNING run with no worker heartbeat for this long is re-queued once, then WORKER_LOST.
+    heartbeat_timeout_s: float = 60.0  # LOOPY_HEARTBEAT_TIMEOUT_S
+    # Default training budget per run when the harness does not set one.
+    default_time_budget_s: float = 300.0  # LOOPY_DEFAULT_TIME_BUDGET_S
+    # Where workers cache harnesses pulled from the artifact store.
+    worker_cache_dir: str = ""  # LOOPY_WORKER_CACHE_DIR (default: data_dir/cache)
+    # Log format: "json", "console" or "auto" (console on a terminal).
+    log_format: str = "auto"  # LOOPY_LOG_FORMAT
+    log_level: str = "info"  # LOOPY_LOG_LEVEL
+
+    @property
+    def effective_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{Path(self.data_dir) / 'loopy.db'}"
+
+    @property
+    def effective_artifacts_url(self) -> str:
+        return self.artifacts_url or f"file://{Path(self.data_dir) / 'artifacts'}"
+
+    @property
+    def effective_worker_cache_dir(self) -> str:
+        return self.worker_cache_dir or str(Path(self.data_dir) / "cache")
+
+
+def load_settings(environ: dict[str, str] | None = None, **overrides: object) -> Settings:
+    """Read LOOPY_* variables (typed by the field defaults), then apply overrides."""
+    env = os.environ if environ is None else environ
+    values: dict[str, object] = {}
+    for field in msgspec.structs.fields(Settings):
+        raw = env.get("LOOPY_" + field.name.upper())
+        if raw is None or raw == "":
+            continue
+        default = field.default if field.default is not msgspec.NODEFAULT else ""
+        if isinstance(default, bool):
+            values[field.name] = raw.strip().lower() in {"1", "true", "yes", "on"}
+        elif isinstance(default, int):
+            values[field.name] = int(raw)
+        elif isinstance(default, float):
+            values[field.name] = float(raw)
+        else:
+            values[field.name] = raw
+    values.update(overrides)
+    return Settings(**values)  # type: ignore[arg-type]
