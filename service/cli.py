@@ -14,7 +14,8 @@ import sys
 # module path -> registers these top-level commands
 AREAS = [
     "trainer.cli",  # data, train, baseline
-    "service.commands",  # serve, keys, up, worker, config
+    "service.commands",  # serve, keys, config
+    "service.worker.cli",  # worker, up
 ]
 
 
