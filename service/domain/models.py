@@ -243,6 +243,7 @@ class ProposeEditResult(msgspec.Struct, kw_only=True):
     already_exists: bool  # identical source was proposed before: nothing new was made
     rebased: bool
     existing_run_ids: list[str]  # runs of the revision when it already existed
+    notes: list[str] = msgspec.field(default_factory=list)  # how a loose patch was placed
 
 
 class RevisionView(msgspec.Struct, kw_only=True):

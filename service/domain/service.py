@@ -8,31 +8,86 @@ synchronous (SQL stores are synchronous); transports run them in a thread.
 Worker-facing methods (claim_run, heartbeat, record_metrics, complete_run,
 reap_lost_runs) take no principal: workers are trusted and hold their own store
 credentials (SPEC §7).
+
+Decisions recorded here (the contract transports and agents rely on):
+
+- Roles: only admins create agents, harnesses and tracks. Research is
+  collaborative: every agent reads every track, revision, run, metric and log,
+  proposes edits, launches runs, evaluates and promotes on every track. Only a
+  run's owner (or an admin) may cancel it; an agent reads only its own Agent.
+- Idempotency: creates with a `request_id` are remembered per (agent, kind).
+  A retry returns the first result, whatever its body (the request id, not the
+  body, names the operation). Runs, tracks and evaluations reserve their id
+  before anything is created, so a retry never dispatches a second run.
+- Promotion: the expected head defaults to the run's revision's parent (the head
+  the edit was made on, or rebased onto). Promoting the revision that already is
+  the head returns the track unchanged (promotion is idempotent).
+- Compute quota: a run is charged its `training_seconds` when it completes; a
+  cancelled running run is charged its wall time so far (capped at the budget).
+- Paging: page_size 0 or None means the default; above the maximum it is capped
+  (AIP-158); negative is INVALID_ARGUMENT.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from typing import Any
+import asyncio
+import json
+import math
+import re
+import secrets
+import statistics
+import tempfile
+import threading
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any, TypeVar
 
 import msgspec
+import structlog
 
+from service.domain import edits, ids
+from service.domain.charts import ChartPoint, render_progress_png
+from service.domain.decisions import decide, sample_stats, sample_std
+from service.domain.errors import (
+    AlreadyExists,
+    Conflict,
+    FailedPrecondition,
+    InvalidArgument,
+    LoopyError,
+    NotFound,
+    PayloadTooLarge,
+    PermissionDenied,
+    QuotaExceeded,
+    Unauthenticated,
+    Unavailable,
+)
 from service.domain.models import (
+    RUN_TRANSITIONS,
+    TERMINAL_RUN_STATES,
     Agent,
     AgentQuota,
     CreatedAgent,
+    DecisionPolicy,
+    DiffStats,
     EvaluateRequest,
     Evaluation,
+    EvaluationState,
+    FailureReason,
     Harness,
     LaunchRunRequest,
     Leaderboard,
+    LeaderboardEntry,
     MetricPoint,
     MetricSeries,
     Page,
+    PatchFormat,
     Principal,
     Program,
     PromoteRequest,
     Proposal,
+    ProposalOutcome,
     ProposeEditRequest,
     ProposeEditResult,
     Revision,
@@ -41,30 +96,71 @@ from service.domain.models import (
     Run,
     RunAssignment,
     RunEvent,
+    RunEventType,
     RunLogs,
     RunOutcome,
+    RunPurpose,
     RunState,
     Track,
-    DecisionPolicy,
+    Verdict,
+    utcnow,
 )
-from service.domain.ports import ArtifactStore, Dispatcher, MetadataStore
+from service.domain.ports import ArtifactIntegrityError, ArtifactStore, Dispatcher, MetadataStore
+from service.domain.program import generate_program
+
+log = structlog.get_logger(__name__)
+
+T = TypeVar("T")
+
+TRACK_ID_RE = re.compile(r"^[a-z0-9][a-z0-9-]{2,62}$")
+DEVICE_CLASS_RE = re.compile(r"^[a-z0-9][a-z0-9_.:-]{0,31}$")
+MODULE_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
+HARNESS_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+MAX_REQUEST_ID_CHARS = 128
+MAX_NAME_CHARS = 100
+MAX_PROGRAM_CHARS = 100_000
+MAX_SEED = 2**31 - 1
+ACTIVE_RUN_STATES = frozenset({RunState.QUEUED, RunState.RUNNING})
+ARTIFACT_NAMES = ("source", "log", "checkpoint")
 
 
 class DomainSettings(msgspec.Struct, kw_only=True):
     """The knobs the domain itself reads (the full settings object maps onto this)."""
 
     default_time_budget_s: float = 300.0
+    max_time_budget_s: float = 86_400.0
     max_source_bytes: int = 200_000
     max_patch_bytes: int = 200_000
     max_description_chars: int = 2_000
     max_page_size: int = 1_000
     default_page_size: int = 50
     max_metric_points: int = 10_000  # per GetMetrics call
+    max_log_bytes: int = 1_000_000  # GetRunLogs returns at most this tail
+    max_replicates: int = 20
+    max_calibration_runs: int = 20
     heartbeat_timeout_s: float = 60.0
+    watch_poll_s: float = 0.15  # how often watch_run looks for new events
+    # Where `create_harness(demo=True)` builds the demo harness ("" = a temp dir).
+    harness_build_dir: str = ""
     default_allowed_imports: tuple[str, ...] = (
-        "torch", "math", "numpy", "dataclasses", "functools", "itertools",
-        "collections", "typing", "time", "random", "contextlib", "enum",
-        "abc", "copy", "operator", "statistics", "warnings", "__future__",
+        "torch",
+        "math",
+        "numpy",
+        "dataclasses",
+        "functools",
+        "itertools",
+        "collections",
+        "typing",
+        "time",
+        "random",
+        "contextlib",
+        "enum",
+        "abc",
+        "copy",
+        "operator",
+        "statistics",
+        "warnings",
+        "__future__",
     )
     default_agent_quota: AgentQuota = msgspec.field(default_factory=AgentQuota)
 
@@ -102,6 +198,15 @@ class CreateHarnessRequest(msgspec.Struct, kw_only=True):
     request_id: str | None = None
 
 
+def _builtins(obj: Any) -> Any:
+    """JSON-ready form (RFC 3339 times, enum values) for event payloads."""
+    return msgspec.to_builtins(obj)
+
+
+def _finite(value: float | None) -> bool:
+    return value is not None and math.isfinite(value)
+
+
 class Loopy:
     def __init__(
         self,
@@ -114,160 +219,1628 @@ class Loopy:
         self.artifacts = artifacts
         self.dispatcher = dispatcher
         self.settings = settings or DomainSettings()
+        # Serialises finishing evaluations and calibration inside this process;
+        # across processes the stores' conditional writes decide.
+        self._finish_lock = threading.RLock()
 
-    # --- auth and agents ----------------------------------------------------
+    # ======================================================================
+    # Shared helpers
+    # ======================================================================
+
+    def _require_admin(self, principal: Principal, action: str) -> None:
+        if not principal.is_admin:
+            raise PermissionDenied(
+                f"only an admin may {action}",
+                details={"action": action, "agent_id": principal.agent_id, "role": principal.role},
+            )
+
+    def _page_size(self, page_size: int | None) -> int:
+        if page_size is None or page_size == 0:
+            return self.settings.default_page_size
+        if page_size < 0:
+            raise InvalidArgument(
+                "page_size must not be negative",
+                details={"field": "page_size", "value": page_size},
+            )
+        return min(page_size, self.settings.max_page_size)
+
+    def _track(self, track_id: str) -> Track:
+        track = self.meta.get_track(track_id)
+        if track is None:
+            raise NotFound(f"track {track_id!r} not found", details={"track_id": track_id})
+        return track
+
+    def _run(self, run_id: str) -> Run:
+        run = self.meta.get_run(run_id)
+        if run is None:
+            raise NotFound(f"run {run_id!r} not found", details={"run_id": run_id})
+        return run
+
+    def _revision(self, revision_id: str) -> Revision:
+        revision = self.meta.get_revision(revision_id)
+        if revision is None:
+            raise NotFound(
+                f"revision {revision_id!r} not found", details={"revision_id": revision_id}
+            )
+        return revision
+
+    def _harness(self, harness_id: str) -> Harness:
+        harness = self.meta.get_harness(harness_id)
+        if harness is None:
+            raise NotFound(f"harness {harness_id!r} not found", details={"harness_id": harness_id})
+        return harness
+
+    def _agent(self, agent_id: str) -> Agent:
+        agent = self.meta.get_agent(agent_id)
+        if agent is None:
+            raise NotFound(f"agent {agent_id!r} not found", details={"agent_id": agent_id})
+        return agent
+
+    @staticmethod
+    def _on_track(revision: Revision, track: Track) -> bool:
+        """A revision may be used on a track it was proposed on, or that starts or ends with it."""
+        return revision.track_id == track.id or revision.id in (
+            track.baseline_revision,
+            track.head_revision,
+        )
+
+    def _all_runs(self, **filters: Any) -> list[Run]:
+        """Every run matching the filters, newest first (pages through the store)."""
+        runs: list[Run] = []
+        token = ""
+        while True:
+            page, token = self.meta.list_runs(page_size=1000, page_token=token, **filters)
+            runs.extend(page)
+            if not token:
+                return runs
+
+    # --- idempotency ------------------------------------------------------
+
+    @staticmethod
+    def _check_request_id(request_id: str | None) -> None:
+        if request_id is not None and not (0 < len(request_id) <= MAX_REQUEST_ID_CHARS):
+            raise InvalidArgument(
+                f"request_id must be 1 to {MAX_REQUEST_ID_CHARS} characters",
+                details={"field": "request_id", "length": len(request_id)},
+            )
+
+    @staticmethod
+    def _await_resource(load: Callable[[str], T | None], resource_id: str) -> T | None:
+        """The resource another call reserved, once that call has stored it (≤ 2 s)."""
+        deadline = time.monotonic() + 2.0
+        while True:
+            found = load(resource_id)
+            if found is not None or time.monotonic() > deadline:
+                return found
+            time.sleep(0.05)
+
+    def _replayed(
+        self,
+        principal: Principal,
+        kind: str,
+        request_id: str | None,
+        load: Callable[[str], T | None],
+    ) -> tuple[T | None, str | None]:
+        """(the first result, its reserved id) of an earlier call with this request id.
+
+        A reserved id without a resource means that call died before creating it:
+        the caller then creates the resource under the reserved id.
+        """
+        self._check_request_id(request_id)
+        if not request_id:
+            return None, None
+        resource_id = self.meta.get_request(principal.agent_id, kind, request_id)
+        if resource_id is None:
+            return None, None
+        return self._await_resource(load, resource_id), resource_id
+
+    def _reserve(
+        self,
+        principal: Principal,
+        kind: str,
+        request_id: str | None,
+        fresh_id: str,
+        load: Callable[[str], T | None],
+    ) -> tuple[T | None, str]:
+        """Claim `request_id` for `fresh_id`; when a concurrent call won, its result."""
+        if not request_id:
+            return None, fresh_id
+        winner = self.meta.put_request(principal.agent_id, kind, request_id, fresh_id)
+        if winner == fresh_id:
+            return None, fresh_id
+        return self._await_resource(load, winner), winner
+
+    # --- run state machine --------------------------------------------------
+
+    def _emit_state(self, run: Run) -> None:
+        self.meta.append_event(run.id, RunEventType.STATE, _builtins(run), utcnow())
+
+    def _transition(self, run: Run, to: RunState, **changes: Any) -> Run | None:
+        """Move `run` (as read) to `to`; None when illegal or when the stored run changed."""
+        if to not in RUN_TRANSITIONS[run.state]:
+            return None
+        updated = msgspec.structs.replace(run, state=to, **changes)
+        # Conditional on the state we read: a racing cancel/finish/reap makes this a no-op.
+        if not self.meta.transition_run(run.id, [run.state], updated):
+            return None
+        self._emit_state(updated)
+        log.info("run.state", run_id=run.id, track_id=run.track_id, state=to.value)
+        return updated
+
+    def _illegal_transition(self, run: Run, to: RunState) -> FailedPrecondition:
+        allowed_from = sorted(s.value for s, targets in RUN_TRANSITIONS.items() if to in targets)
+        return FailedPrecondition(
+            f"run {run.id} is {run.state.value}; it cannot become {to.value}",
+            details={
+                "run_id": run.id,
+                "state": run.state.value,
+                "requested_state": to.value,
+                "allowed_from": allowed_from,
+            },
+        )
+
+    def _new_run(
+        self,
+        *,
+        run_id: str,
+        track: Track,
+        revision_id: str,
+        agent_id: str,
+        purpose: RunPurpose,
+        seed: int,
+        request_id: str | None = None,
+        evaluation_id: str | None = None,
+    ) -> Run:
+        """Store a QUEUED run, announce it, and hand it to the dispatcher."""
+        run = Run(
+            id=run_id,
+            track_id=track.id,
+            revision_id=revision_id,
+            harness_id=track.harness_id,
+            agent_id=agent_id,
+            purpose=purpose,
+            seed=seed,
+            device_class=track.device_class,
+            time_budget_s=track.time_budget_s,
+            state=RunState.QUEUED,
+            failure_reason=None,
+            failure_message=None,
+            summary=None,
+            worker_id=None,
+            attempt=1,
+            create_time=utcnow(),
+            start_time=None,
+            end_time=None,
+            heartbeat_time=None,
+            request_id=request_id,
+            evaluation_id=evaluation_id,
+        )
+        self.meta.create_run(run)
+        self._emit_state(run)
+        try:
+            self.dispatcher.submit(run)
+        except Exception as exc:
+            # The run must not sit QUEUED forever with nobody holding it.
+            failed = self._transition(
+                run,
+                RunState.FAILED,
+                failure_reason=FailureReason.CRASH,
+                failure_message=f"could not be queued: {exc}",
+                end_time=utcnow(),
+            )
+            log.warning("run.dispatch_failed", run_id=run.id, error=str(exc))
+            raise Unavailable(
+                "the run could not be queued for execution; it was marked FAILED",
+                details={"run_id": run.id, "state": (failed or run).state.value, "error": str(exc)},
+                retry_after_s=5.0,
+            ) from exc
+        log.info("run.queued", run_id=run.id, track_id=track.id, agent_id=agent_id)
+        return run
+
+    @staticmethod
+    def _free_seed(used: set[int]) -> int:
+        while True:
+            seed = secrets.randbelow(MAX_SEED)
+            if seed not in used:
+                used.add(seed)
+                return seed
+
+    def _check_run_quota(self, agent: Agent, track: Track, needed: int = 1) -> None:
+        active = self.meta.count_active_runs(agent.id)
+        if active + needed > agent.quota.max_queued_runs:
+            raise QuotaExceeded(
+                f"agent {agent.id} has {active} runs queued or running; "
+                f"the limit is {agent.quota.max_queued_runs}",
+                details={
+                    "quota": "max_queued_runs",
+                    "limit": agent.quota.max_queued_runs,
+                    "active_runs": active,
+                    "requested": needed,
+                },
+                # A slot frees when one of the agent's runs ends: about one budget away.
+                retry_after_s=track.time_budget_s,
+            )
+        self._check_compute_quota(agent)
+
+    @staticmethod
+    def _check_compute_quota(agent: Agent) -> None:
+        if agent.compute_seconds_used >= agent.quota.max_compute_seconds:
+            raise QuotaExceeded(
+                f"agent {agent.id} has used its compute quota "
+                f"({agent.compute_seconds_used:.0f} of {agent.quota.max_compute_seconds:.0f} s)",
+                details={
+                    "quota": "max_compute_seconds",
+                    "limit": agent.quota.max_compute_seconds,
+                    "used": agent.compute_seconds_used,
+                    "advice": "the compute quota is a lifetime budget; an admin can raise it",
+                },
+            )
+
+    def _edit_policy(self, track: Track) -> edits.EditPolicy:
+        return edits.EditPolicy(
+            allowed_imports=frozenset(track.allowed_imports),
+            max_source_bytes=self.settings.max_source_bytes,
+            max_patch_bytes=self.settings.max_patch_bytes,
+            max_description_chars=self.settings.max_description_chars,
+        )
+
+    # ======================================================================
+    # Auth and agents
+    # ======================================================================
+
     def authenticate(self, api_key: str | None) -> Principal:
         """Unauthenticated when missing or unknown."""
-        raise NotImplementedError
+        scheme, _, rest = (api_key or "").strip().partition(" ")
+        key = rest.strip() if scheme.lower() == "bearer" else scheme
+        if not key:
+            raise Unauthenticated(
+                "an API key is required",
+                details={"header": "Authorization: Bearer <key>", "grpc_metadata": "authorization"},
+            )
+        agent = self.meta.get_agent_by_key_hash(ids.hash_api_key(key))
+        if agent is None:
+            raise Unauthenticated(
+                "the API key is not valid",
+                details={"key_prefix": key[: len(ids.API_KEY_PREFIX)]},
+            )
+        return Principal(agent_id=agent.id, name=agent.name, role=agent.role)
+
+    def _create_agent(self, name: str, role: Role, quota: AgentQuota | None) -> CreatedAgent:
+        name = name.strip()
+        if not name or len(name) > MAX_NAME_CHARS:
+            raise InvalidArgument(
+                f"name must be 1 to {MAX_NAME_CHARS} characters",
+                details={"field": "name", "length": len(name)},
+            )
+        quota = quota or msgspec.structs.replace(self.settings.default_agent_quota)
+        if quota.max_queued_runs < 0 or not quota.max_compute_seconds >= 0:
+            raise InvalidArgument(
+                "quotas must not be negative",
+                details={
+                    "field": "quota",
+                    "max_queued_runs": quota.max_queued_runs,
+                    "max_compute_seconds": quota.max_compute_seconds,
+                },
+            )
+        api_key = ids.new_api_key()
+        agent = Agent(
+            id=ids.new_id("agent"), name=name, role=role, quota=quota, create_time=utcnow()
+        )
+        self.meta.create_agent(agent, ids.hash_api_key(api_key))
+        log.info("agent.created", agent_id=agent.id, role=role.value)
+        return CreatedAgent(agent=agent, api_key=api_key)
 
     def bootstrap_admin(self, name: str = "admin") -> CreatedAgent:
         """Create an admin agent without a caller (CLI `loopy keys create`, `loopy up`)."""
-        raise NotImplementedError
+        return self._create_agent(name, Role.ADMIN, None)
 
     def create_agent(self, principal: Principal, req: CreateAgentRequest) -> CreatedAgent:
         """Admin only."""
-        raise NotImplementedError
+        self._require_admin(principal, "create agents")
+        return self._create_agent(req.name, req.role, req.quota)
 
     def get_agent(self, principal: Principal, agent_id: str) -> Agent:
         """An agent may read itself; admins anyone."""
-        raise NotImplementedError
+        if agent_id != principal.agent_id and not principal.is_admin:
+            raise PermissionDenied(
+                "an agent may read only itself",
+                details={"agent_id": agent_id, "caller_agent_id": principal.agent_id},
+            )
+        return self._agent(agent_id)
 
-    # --- harnesses ----------------------------------------------------------
+    # ======================================================================
+    # Harnesses
+    # ======================================================================
+
     def create_harness(self, principal: Principal, req: CreateHarnessRequest) -> Harness:
-        raise NotImplementedError
+        self._require_admin(principal, "register harnesses")
+        found, _ = self._replayed(principal, "harness", req.request_id, self.meta.get_harness)
+        if found is not None:
+            return found
+        if req.demo == bool(req.path):
+            raise InvalidArgument(
+                "give exactly one of `path` and `demo`",
+                details={"field": "path", "path": req.path, "demo": req.demo},
+            )
+        if req.demo:
+            directory = self._build_demo_harness()
+        else:
+            assert req.path is not None
+            directory = Path(req.path)
+        harness = self._register_harness_dir(directory, req.description)
+        if req.request_id:
+            self.meta.put_request(principal.agent_id, "harness", req.request_id, harness.id)
+        return harness
+
+    def _build_demo_harness(self) -> Path:
+        base = self.settings.harness_build_dir or tempfile.mkdtemp(prefix="loopy-demo-")
+        out_dir = Path(base) / "demo-harness"
+        try:
+            from trainer.data.demo import build_demo_harness
+        except ImportError as exc:  # the trainer is an optional part of a deployment
+            raise Unavailable(
+                "the demo harness builder is not installed", details={"error": str(exc)}
+            ) from exc
+        build_demo_harness(out_dir)
+        return out_dir
+
+    def _register_harness_dir(self, directory: Path, description: str) -> Harness:
+        """Copy a prepared harness into the artifact store, verifying every file's sha256."""
+        if not directory.is_dir():
+            raise InvalidArgument(
+                "harness path is not a directory the server can read",
+                details={"field": "path", "path": str(directory)},
+            )
+        manifest_path = directory / "manifest.json"
+        try:
+            manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+        except FileNotFoundError as exc:
+            raise InvalidArgument(
+                "harness directory has no manifest.json", details={"path": str(directory)}
+            ) from exc
+        except (OSError, ValueError) as exc:
+            raise InvalidArgument(
+                "manifest.json is not readable JSON",
+                details={"path": str(manifest_path), "error": str(exc)},
+            ) from exc
+        harness = self._harness_from_manifest(manifest, description)
+        existing = self.meta.get_harness(harness.id)
+        if existing is not None:  # content-addressed: same id, same files
+            return existing
+        total = 0
+        for name, expected in sorted(harness.files.items()):
+            path = directory / name
+            if "/" in name or "\\" in name or name.startswith(".") or not path.is_file():
+                raise InvalidArgument(
+                    "a file listed in the manifest is missing or not a plain file name",
+                    details={"file": name, "path": str(directory)},
+                )
+            with path.open("rb") as f:
+                ref = self.artifacts.put(ids.harness_key(harness.id, name), f, path.stat().st_size)
+            if ref.sha256 != expected:
+                raise InvalidArgument(
+                    "a harness file does not match the sha256 in its manifest",
+                    details={
+                        "file": name,
+                        "expected_sha256": expected,
+                        "actual_sha256": ref.sha256,
+                    },
+                )
+            total += ref.size_bytes
+        # The manifest goes last: its presence in the store marks a complete upload.
+        self.artifacts.put_bytes(
+            ids.harness_key(harness.id, "manifest.json"), manifest_path.read_bytes()
+        )
+        harness.size_bytes = total
+        if not self.meta.put_harness(harness):
+            return self._harness(harness.id)
+        log.info("harness.created", harness_id=harness.id, size_bytes=total)
+        return harness
+
+    def _harness_from_manifest(self, manifest: Any, description: str) -> Harness:
+        if not isinstance(manifest, dict) or manifest.get("format") != "loopy-harness/1":
+            raise InvalidArgument(
+                "manifest.json is not a loopy-harness/1 manifest",
+                details={"format": manifest.get("format") if isinstance(manifest, dict) else None},
+            )
+        required = {
+            "harness_id": str,
+            "vocab_size": int,
+            "bos_token_id": int,
+            "seq_len": int,
+            "eval_tokens": int,
+            "files": dict,
+        }
+        for field, kind in required.items():
+            if not isinstance(manifest.get(field), kind):
+                raise InvalidArgument(
+                    f"manifest.json field {field!r} is missing or not {kind.__name__}",
+                    details={"field": field, "value": repr(manifest.get(field))[:100]},
+                )
+        harness_id = manifest["harness_id"]
+        if not HARNESS_ID_RE.match(harness_id):
+            raise InvalidArgument(
+                "manifest harness_id has unexpected characters",
+                details={"field": "harness_id", "value": harness_id[:100]},
+            )
+        files = manifest["files"]
+        if not all(isinstance(k, str) and isinstance(v, str) for k, v in files.items()):
+            raise InvalidArgument(
+                "manifest files must map names to sha256 strings", details={"field": "files"}
+            )
+        budget = manifest.get("time_budget_s", self.settings.default_time_budget_s)
+        if not isinstance(budget, int | float) or not budget > 0:
+            raise InvalidArgument(
+                "manifest time_budget_s must be a positive number",
+                details={"field": "time_budget_s", "value": repr(budget)},
+            )
+        return Harness(
+            id=harness_id,
+            description=description or str(manifest.get("description", "")),
+            vocab_size=manifest["vocab_size"],
+            seq_len=manifest["seq_len"],
+            eval_tokens=manifest["eval_tokens"],
+            bos_token_id=manifest["bos_token_id"],
+            time_budget_s=float(budget),
+            metric=str(manifest.get("metric", "val_bpb")),
+            files=dict(files),
+            size_bytes=0,
+            create_time=utcnow(),
+        )
 
     def get_harness(self, principal: Principal, harness_id: str) -> Harness:
-        raise NotImplementedError
+        return self._harness(harness_id)
 
-    def list_harnesses(self, principal: Principal, page_size: int | None, page_token: str) -> Page[Harness]:
-        raise NotImplementedError
+    def list_harnesses(
+        self, principal: Principal, page_size: int | None, page_token: str
+    ) -> Page[Harness]:
+        items, token = self.meta.list_harnesses(self._page_size(page_size), page_token)
+        return Page(items=items, next_page_token=token)
 
-    # --- tracks -------------------------------------------------------------
+    # ======================================================================
+    # Tracks
+    # ======================================================================
+
     def create_track(self, principal: Principal, req: CreateTrackRequest) -> Track:
         """Admin only. Stores the baseline revision and launches the calibration runs."""
-        raise NotImplementedError
+        self._require_admin(principal, "create tracks")
+        found, reserved = self._replayed(principal, "track", req.request_id, self.meta.get_track)
+        if found is not None:
+            return found
+        self._validate_track_request(req)
+        harness = self._harness(req.harness_id)
+        if reserved is None and self.meta.get_track(req.track_id) is not None:
+            raise AlreadyExists(
+                f"track {req.track_id!r} already exists", details={"track_id": req.track_id}
+            )
+        budget = req.time_budget_s or harness.time_budget_s or self.settings.default_time_budget_s
+        allowed = sorted(set(req.allowed_imports or self.settings.default_allowed_imports))
+
+        if req.baseline_source is not None:
+            source = req.baseline_source
+        else:
+            from trainer.baseline import baseline_source
+
+            source = baseline_source()
+        self._check_source_size(source, "baseline_source")
+        now = utcnow()
+        display_name = req.display_name.strip() or req.track_id
+        program = req.program or generate_program(
+            track_id=req.track_id,
+            display_name=display_name,
+            description=req.description,
+            harness=harness,
+            time_budget_s=budget,
+            device_class=req.device_class,
+            policy=req.policy,
+            allowed_imports=allowed,
+            max_source_bytes=self.settings.max_source_bytes,
+        )
+        baseline_id = ids.revision_id(source)
+        track = Track(
+            id=req.track_id,
+            display_name=display_name,
+            description=req.description,
+            program=program,
+            harness_id=harness.id,
+            baseline_revision=baseline_id,
+            head_revision=baseline_id,
+            head_run_id=None,
+            device_class=req.device_class,
+            time_budget_s=float(budget),
+            policy=req.policy,
+            allowed_imports=allowed,
+            noise_std=None,
+            noise_samples=0,
+            creator_agent_id=principal.agent_id,
+            create_time=now,
+            update_time=now,
+        )
+        edits.validate_source(source, self._edit_policy(track))
+
+        if reserved is None:
+            found, reserved = self._reserve(
+                principal, "track", req.request_id, req.track_id, self.meta.get_track
+            )
+            if found is not None:
+                return found
+        self.meta.put_revision(
+            Revision(
+                id=baseline_id,
+                track_id=track.id,
+                parent_id=None,
+                author_agent_id=principal.agent_id,
+                description="baseline",
+                source=source,
+                diff_to_parent="",
+                stats=DiffStats(lines_added=0, lines_removed=0),
+                rebased=False,
+                create_time=now,
+            )
+        )
+        try:
+            self.meta.create_track(track)
+        except AlreadyExists:
+            existing = self.meta.get_track(track.id)
+            if existing is not None and req.request_id and reserved == track.id:
+                return existing  # a concurrent retry of this very request created it
+            raise
+        log.info("track.created", track_id=track.id, harness_id=harness.id)
+        for seed in range(req.policy.calibration_runs):
+            self._new_run(
+                run_id=ids.new_id("run"),
+                track=track,
+                revision_id=baseline_id,
+                agent_id=principal.agent_id,
+                purpose=RunPurpose.CALIBRATION,
+                seed=seed,
+            )
+        return track
+
+    def _validate_track_request(self, req: CreateTrackRequest) -> None:
+        def bad(field: str, message: str, value: Any) -> InvalidArgument:
+            return InvalidArgument(message, details={"field": field, "value": value})
+
+        if not TRACK_ID_RE.match(req.track_id):
+            raise bad(
+                "track_id",
+                "track_id must be 3-63 characters of a-z, 0-9 and '-', starting with a letter or digit",
+                req.track_id[:100],
+            )
+        if not DEVICE_CLASS_RE.match(req.device_class):
+            raise bad(
+                "device_class", "device_class must look like 'cpu' or 'cuda'", req.device_class
+            )
+        if req.time_budget_s is not None and not (
+            0 < req.time_budget_s <= self.settings.max_time_budget_s
+        ):
+            raise bad(
+                "time_budget_s",
+                f"time_budget_s must be in (0, {self.settings.max_time_budget_s:g}]",
+                req.time_budget_s,
+            )
+        if len(req.display_name) > MAX_NAME_CHARS:
+            raise bad("display_name", f"display_name is over {MAX_NAME_CHARS} characters", None)
+        if len(req.description) > self.settings.max_description_chars:
+            raise InvalidArgument(
+                f"description is over {self.settings.max_description_chars} characters",
+                details={
+                    "field": "description",
+                    "limit": self.settings.max_description_chars,
+                    "actual": len(req.description),
+                },
+            )
+        if req.program is not None and len(req.program) > MAX_PROGRAM_CHARS:
+            raise PayloadTooLarge(
+                "program is too long",
+                details={
+                    "field": "program",
+                    "limit": MAX_PROGRAM_CHARS,
+                    "actual": len(req.program),
+                },
+            )
+        p = req.policy
+        if not 0 <= p.calibration_runs <= self.settings.max_calibration_runs:
+            raise bad(
+                "policy.calibration_runs",
+                f"calibration_runs must be 0 to {self.settings.max_calibration_runs}",
+                p.calibration_runs,
+            )
+        if not 1 <= p.replicates <= self.settings.max_replicates:
+            raise bad(
+                "policy.replicates",
+                f"replicates must be 1 to {self.settings.max_replicates}",
+                p.replicates,
+            )
+        if not (math.isfinite(p.k_sigma) and p.k_sigma >= 0):
+            raise bad("policy.k_sigma", "k_sigma must be a finite number >= 0", p.k_sigma)
+        if not (math.isfinite(p.min_delta) and p.min_delta >= 0):
+            raise bad("policy.min_delta", "min_delta must be a finite number >= 0", p.min_delta)
+        for module in req.allowed_imports or ():
+            if not MODULE_RE.match(module):
+                raise bad("allowed_imports", "not a module name", module[:100])
+
+    def _check_source_size(self, source: str, field: str) -> None:
+        size = len(source.encode("utf-8"))
+        if size > self.settings.max_source_bytes:
+            raise PayloadTooLarge(
+                f"{field} is over the size limit",
+                details={
+                    "field": field,
+                    "limit_bytes": self.settings.max_source_bytes,
+                    "bytes": size,
+                },
+            )
 
     def get_track(self, principal: Principal, track_id: str) -> Track:
-        raise NotImplementedError
+        return self._track(track_id)
 
-    def list_tracks(self, principal: Principal, page_size: int | None, page_token: str) -> Page[Track]:
-        raise NotImplementedError
+    def list_tracks(
+        self, principal: Principal, page_size: int | None, page_token: str
+    ) -> Page[Track]:
+        items, token = self.meta.list_tracks(self._page_size(page_size), page_token)
+        return Page(items=items, next_page_token=token)
 
     def get_program(self, principal: Principal, track_id: str) -> Program:
-        raise NotImplementedError
+        track = self._track(track_id)
+        harness = self.meta.get_harness(track.harness_id)
+        return Program(
+            track_id=track.id,
+            text=track.program,
+            head_revision=track.head_revision,
+            baseline_revision=track.baseline_revision,
+            metric=harness.metric if harness else "val_bpb",
+            time_budget_s=track.time_budget_s,
+        )
 
-    # --- revisions ----------------------------------------------------------
-    def propose_edit(self, principal: Principal, track_id: str, req: ProposeEditRequest) -> ProposeEditResult:
+    # ======================================================================
+    # Revisions
+    # ======================================================================
+
+    def propose_edit(
+        self, principal: Principal, track_id: str, req: ProposeEditRequest
+    ) -> ProposeEditResult:
         """Apply, validate and store (see service.domain.edits). Refusals are kept as
         proposals and raised as InvalidArgument with a machine-readable `details`."""
-        raise NotImplementedError
+        track = self._track(track_id)
+        self._check_request_id(req.request_id)
+        if req.request_id:
+            proposal_id = self.meta.get_request(principal.agent_id, "proposal", req.request_id)
+            if proposal_id is not None:
+                replay = self._replay_proposal(proposal_id)
+                if replay is not None:
+                    return replay
+
+        given = [
+            fmt
+            for fmt, value in (
+                (PatchFormat.UNIFIED_DIFF, req.unified_diff),
+                (PatchFormat.SEARCH_REPLACE, req.search_replace),
+                (PatchFormat.FULL_SOURCE, req.full_source),
+            )
+            if value is not None
+        ]
+        fmt = given[0] if given else PatchFormat.FULL_SOURCE
+        now = utcnow()
+        proposal = Proposal(
+            id=ids.new_id("prop"),
+            track_id=track.id,
+            author_agent_id=principal.agent_id,
+            base_revision=req.base_revision or track.head_revision,
+            head_revision_at_proposal=track.head_revision,
+            format=fmt,
+            # Kept to the limit so a refused oversize patch still leaves a trace.
+            patch=self._patch_text(req, fmt)[: self.settings.max_patch_bytes],
+            description=req.description[: self.settings.max_description_chars],
+            outcome=ProposalOutcome.REJECTED,
+            revision_id=None,
+            rejection_message=None,
+            rejection_details=None,
+            create_time=now,
+            request_id=req.request_id,
+        )
+        try:
+            base = self.meta.get_revision(proposal.base_revision)
+            if base is None:
+                raise NotFound(
+                    f"base revision {proposal.base_revision!r} not found",
+                    details={"field": "base_revision", "revision_id": proposal.base_revision},
+                )
+            if not self._on_track(base, track):
+                raise InvalidArgument(
+                    "the base revision belongs to another track",
+                    details={
+                        "field": "base_revision",
+                        "revision_id": base.id,
+                        "revision_track_id": base.track_id,
+                        "track_id": track.id,
+                    },
+                )
+            head = base if base.id == track.head_revision else self._revision(track.head_revision)
+            applied = edits.apply_edit(base.source, head.source, req, self._edit_policy(track))
+        except LoopyError as err:
+            err.details.setdefault("proposal_id", proposal.id)
+            proposal.rejection_message = err.message
+            proposal.rejection_details = {"code": err.code.value, **err.details}
+            self.meta.put_proposal(proposal)
+            if req.request_id:
+                self.meta.put_request(principal.agent_id, "proposal", req.request_id, proposal.id)
+            log.info("proposal.refused", track_id=track.id, reason=err.message)
+            raise
+
+        source = applied.source
+        parent = head if applied.rebased else base
+        rev_id = ids.revision_id(source)
+        revision = self.meta.get_revision(rev_id)
+        already_exists = revision is not None
+        if revision is None:
+            candidate = Revision(
+                id=rev_id,
+                track_id=track.id,
+                parent_id=parent.id,
+                author_agent_id=principal.agent_id,
+                description=req.description.strip(),
+                source=source,
+                diff_to_parent=edits.unified_diff(parent.source, source),
+                stats=edits.diff_stats(parent.source, source),
+                rebased=applied.rebased,
+                # Equal to the proposal's time: a replay tells "made here" by it.
+                create_time=now,
+            )
+            if self.meta.put_revision(candidate):
+                revision = candidate
+            else:  # a concurrent proposal stored the same source first
+                revision = self._revision(rev_id)
+                already_exists = True
+        proposal.outcome = ProposalOutcome.ACCEPTED
+        proposal.revision_id = rev_id
+        self.meta.put_proposal(proposal)
+        if req.request_id:
+            self.meta.put_request(principal.agent_id, "proposal", req.request_id, proposal.id)
+        log.info("revision.proposed", track_id=track.id, revision_id=rev_id, existed=already_exists)
+        return ProposeEditResult(
+            revision=revision,
+            proposal_id=proposal.id,
+            already_exists=already_exists,
+            rebased=applied.rebased,
+            existing_run_ids=self.run_ids_of_revision(rev_id) if already_exists else [],
+            notes=list(applied.notes),
+        )
+
+    @staticmethod
+    def _patch_text(req: ProposeEditRequest, fmt: PatchFormat) -> str:
+        if fmt is PatchFormat.UNIFIED_DIFF:
+            return req.unified_diff or ""
+        if fmt is PatchFormat.SEARCH_REPLACE:
+            return msgspec.json.encode(req.search_replace or []).decode()
+        return req.full_source or ""
+
+    def _replay_proposal(self, proposal_id: str) -> ProposeEditResult | None:
+        proposal = self._await_resource(self.meta.get_proposal, proposal_id)
+        if proposal is None:
+            return None
+        if proposal.outcome is ProposalOutcome.REJECTED or proposal.revision_id is None:
+            details = dict(proposal.rejection_details or {})
+            code = details.pop("code", None)
+            message = proposal.rejection_message or "the proposal was refused"
+            error_type: type[LoopyError] = {
+                "NOT_FOUND": NotFound,
+                "PAYLOAD_TOO_LARGE": PayloadTooLarge,
+            }.get(str(code), InvalidArgument)
+            raise error_type(message, details=details)
+        revision = self._revision(proposal.revision_id)
+        already_exists = revision.create_time != proposal.create_time
+        return ProposeEditResult(
+            revision=revision,
+            proposal_id=proposal.id,
+            already_exists=already_exists,
+            rebased=revision.rebased and not already_exists,
+            existing_run_ids=self.run_ids_of_revision(revision.id) if already_exists else [],
+        )
 
     def get_revision(self, principal: Principal, revision_id: str) -> RevisionView:
-        raise NotImplementedError
+        revision = self._revision(revision_id)
+        track = self.meta.get_track(revision.track_id)
+        baseline = self.meta.get_revision(track.baseline_revision) if track else None
+        baseline_source = baseline.source if baseline else revision.source
+        return RevisionView(
+            revision=revision,
+            diff_to_baseline=edits.unified_diff(baseline_source, revision.source),
+            stats_to_baseline=edits.diff_stats(baseline_source, revision.source),
+            children=self.meta.list_children(revision.id),
+            run_ids=self.run_ids_of_revision(revision.id),
+        )
 
     def list_revisions(
-        self, principal: Principal, track_id: str, author_agent_id: str | None,
-        page_size: int | None, page_token: str,
+        self,
+        principal: Principal,
+        track_id: str,
+        author_agent_id: str | None,
+        page_size: int | None,
+        page_token: str,
     ) -> Page[Revision]:
-        raise NotImplementedError
+        self._track(track_id)
+        items, token = self.meta.list_revisions(
+            track_id, author_agent_id or None, self._page_size(page_size), page_token
+        )
+        return Page(items=items, next_page_token=token)
 
     def list_proposals(
-        self, principal: Principal, track_id: str, author_agent_id: str | None,
-        page_size: int | None, page_token: str,
+        self,
+        principal: Principal,
+        track_id: str,
+        author_agent_id: str | None,
+        page_size: int | None,
+        page_token: str,
     ) -> Page[Proposal]:
-        raise NotImplementedError
+        self._track(track_id)
+        items, token = self.meta.list_proposals(
+            track_id, author_agent_id or None, self._page_size(page_size), page_token
+        )
+        return Page(items=items, next_page_token=token)
 
-    # --- runs ---------------------------------------------------------------
+    # ======================================================================
+    # Runs
+    # ======================================================================
+
     def launch_run(self, principal: Principal, req: LaunchRunRequest) -> Run:
         """Quota-checked (RESOURCE_EXHAUSTED with retry_after_s); idempotent by request_id."""
-        raise NotImplementedError
+        found, reserved = self._replayed(principal, "run", req.request_id, self.meta.get_run)
+        if found is not None:
+            return found
+        track = self._track(req.track_id)
+        revision = self._revision(req.revision_id or track.head_revision)
+        if not self._on_track(revision, track):
+            raise InvalidArgument(
+                "the revision belongs to another track",
+                details={
+                    "field": "revision_id",
+                    "revision_id": revision.id,
+                    "revision_track_id": revision.track_id,
+                    "track_id": track.id,
+                },
+            )
+        if req.seed is not None and not 0 <= req.seed <= MAX_SEED:
+            raise InvalidArgument(
+                f"seed must be 0 to {MAX_SEED}", details={"field": "seed", "value": req.seed}
+            )
+        agent = self._agent(principal.agent_id)
+        self._check_run_quota(agent, track)
+        run_id = reserved or ids.new_id("run")
+        if reserved is None:
+            found, run_id = self._reserve(
+                principal, "run", req.request_id, run_id, self.meta.get_run
+            )
+            if found is not None:
+                return found
+        seed = req.seed if req.seed is not None else secrets.randbelow(MAX_SEED)
+        try:
+            return self._new_run(
+                run_id=run_id,
+                track=track,
+                revision_id=revision.id,
+                agent_id=principal.agent_id,
+                purpose=RunPurpose.EXPERIMENT,
+                seed=seed,
+                request_id=req.request_id,
+            )
+        except AlreadyExists:  # a concurrent retry of the same request stored it first
+            return self._run(run_id)
 
     def get_run(self, principal: Principal, run_id: str) -> Run:
-        raise NotImplementedError
+        return self._run(run_id)
 
     def list_runs(
-        self, principal: Principal, track_id: str, state: RunState | None,
-        page_size: int | None, page_token: str,
+        self,
+        principal: Principal,
+        track_id: str,
+        state: RunState | None,
+        page_size: int | None,
+        page_token: str,
     ) -> Page[Run]:
-        raise NotImplementedError
+        self._track(track_id)
+        items, token = self.meta.list_runs(
+            track_id=track_id,
+            states=[state] if state is not None else None,
+            page_size=self._page_size(page_size),
+            page_token=page_token,
+        )
+        return Page(items=items, next_page_token=token)
 
     def cancel_run(self, principal: Principal, run_id: str) -> Run:
         """FAILED_PRECONDITION for a run already finished. Owner or admin only."""
-        raise NotImplementedError
+        run = self._run(run_id)
+        if run.agent_id != principal.agent_id and not principal.is_admin:
+            raise PermissionDenied(
+                "only the agent that launched a run (or an admin) may cancel it",
+                details={"run_id": run.id, "owner_agent_id": run.agent_id},
+            )
+        while True:
+            if run.state in TERMINAL_RUN_STATES:
+                raise self._illegal_transition(run, RunState.CANCELLED)
+            now = utcnow()
+            updated = self._transition(
+                run,
+                RunState.CANCELLED,
+                end_time=now,
+                failure_message=f"cancelled by {principal.agent_id}",
+            )
+            if updated is not None:
+                break
+            run = self._run(run_id)  # it moved under us: decide on the fresh state
+        try:
+            self.dispatcher.cancel(updated)
+        except Exception as exc:
+            # The run is CANCELLED in the store; the worker's next heartbeat learns it.
+            log.warning("run.cancel_signal_failed", run_id=run_id, error=str(exc))
+        if run.state is RunState.RUNNING and run.start_time is not None:
+            elapsed = (now - run.start_time).total_seconds()
+            self.meta.add_compute_seconds(run.agent_id, max(0.0, min(elapsed, run.time_budget_s)))
+        self._after_run_finished(updated)
+        return updated
 
-    async def watch_run(self, principal: Principal, run_id: str, after_seq: int = 0) -> AsyncIterator[RunEvent]:
+    async def watch_run(
+        self, principal: Principal, run_id: str, after_seq: int = 0
+    ) -> AsyncIterator[RunEvent]:
         """Events with seq > after_seq, then new ones as they happen; ends after the
         terminal STATE event."""
-        raise NotImplementedError
-        yield  # pragma: no cover
+        if after_seq < 0:
+            raise InvalidArgument(
+                "after_seq must not be negative", details={"field": "after_seq", "value": after_seq}
+            )
+        await asyncio.to_thread(self._run, run_id)
+        while True:
+            events = await asyncio.to_thread(self.meta.list_events, run_id, after_seq, 500)
+            for event in events:
+                yield event
+                after_seq = event.seq
+                if (
+                    event.type is RunEventType.STATE
+                    and event.data.get("state") in TERMINAL_RUN_STATES
+                ):
+                    return
+            if events:
+                continue
+            run = await asyncio.to_thread(self._run, run_id)
+            if run.state in TERMINAL_RUN_STATES:
+                # The terminal event was before after_seq (a resumed watch): drain and end.
+                for event in await asyncio.to_thread(self.meta.list_events, run_id, after_seq, 500):
+                    yield event
+                return
+            await asyncio.sleep(self.settings.watch_poll_s)
 
     def get_metrics(
-        self, principal: Principal, run_id: str, since_step: int | None,
-        names: list[str] | None, limit: int | None = None,
+        self,
+        principal: Principal,
+        run_id: str,
+        since_step: int | None,
+        names: list[str] | None,
+        limit: int | None = None,
     ) -> MetricSeries:
-        raise NotImplementedError
+        self._run(run_id)
+        if since_step is not None and since_step < 0:
+            raise InvalidArgument(
+                "since_step must not be negative",
+                details={"field": "since_step", "value": since_step},
+            )
+        if limit is not None and limit < 0:
+            raise InvalidArgument(
+                "limit must not be negative", details={"field": "limit", "value": limit}
+            )
+        cap = min(limit or self.settings.max_metric_points, self.settings.max_metric_points)
+        wanted = [n for n in names or [] if n] or None
+        points = self.meta.get_metrics(run_id, since_step, wanted, cap + 1)
+        next_since: int | None = None
+        if len(points) > cap:
+            cut_step = points[cap].step
+            kept = [p for p in points[:cap] if p.step < cut_step]
+            if kept:
+                # End on a whole step so continuing from `next_since_step` repeats nothing.
+                points, next_since = kept, cut_step
+            else:  # a single step has more names than the limit: move past it
+                points, next_since = points[:cap], cut_step + 1
+        return MetricSeries(run_id=run_id, points=points, next_since_step=next_since)
 
-    def get_run_logs(self, principal: Principal, run_id: str, tail_bytes: int | None = None) -> RunLogs:
-        raise NotImplementedError
+    def get_run_logs(
+        self, principal: Principal, run_id: str, tail_bytes: int | None = None
+    ) -> RunLogs:
+        run = self._run(run_id)
+        if tail_bytes is not None and tail_bytes < 0:
+            raise InvalidArgument(
+                "tail_bytes must not be negative",
+                details={"field": "tail_bytes", "value": tail_bytes},
+            )
+        ref = run.summary.artifacts.get("log") if run.summary else None
+        data: bytes | None = None
+        if ref is not None:
+            try:
+                data = self.artifacts.get_bytes(ref.key)
+            except NotFound:
+                data = None  # fall back to what was streamed
+            except ArtifactIntegrityError as exc:
+                raise LoopyError(
+                    "the stored log does not match its sha256",
+                    details={"run_id": run.id, "key": ref.key, "error": str(exc)},
+                ) from exc
+        if data is None:
+            data = "".join(
+                str(e.data.get("text", ""))
+                for e in self._all_events(run.id)
+                if e.type is RunEventType.LOG
+            ).encode("utf-8")
+        limit = min(tail_bytes or self.settings.max_log_bytes, self.settings.max_log_bytes)
+        truncated = len(data) > limit
+        if truncated:
+            data = data[-limit:]
+        return RunLogs(
+            run_id=run.id, text=data.decode("utf-8", errors="replace"), truncated=truncated
+        )
+
+    def _all_events(self, run_id: str) -> Iterator[RunEvent]:
+        after = 0
+        while True:
+            events = self.meta.list_events(run_id, after, 1000)
+            if not events:
+                return
+            yield from events
+            after = events[-1].seq
+
+    def _artifact_ref(self, run_id: str, name: str) -> Any:
+        run = self._run(run_id)
+        artifacts = run.summary.artifacts if run.summary else {}
+        ref = artifacts.get(name)
+        if ref is None:
+            raise NotFound(
+                f"run {run_id} has no artifact {name!r}",
+                details={"run_id": run_id, "artifact": name, "available": sorted(artifacts)},
+            )
+        return ref
 
     def get_artifact_url(self, principal: Principal, run_id: str, name: str) -> str | None:
         """Presigned URL of a run artifact ("source", "log", "checkpoint"), or None when
         the store serves bytes through the API instead (see open_artifact)."""
-        raise NotImplementedError
+        ref = self._artifact_ref(run_id, name)
+        return self.artifacts.presigned_url(ref.key)
 
     def open_artifact(self, principal: Principal, run_id: str, name: str) -> tuple[Any, int, str]:
         """(chunk iterator, size, sha256) of a run artifact, verified while streaming."""
-        raise NotImplementedError
+        ref = self._artifact_ref(run_id, name)
+        return self.artifacts.open(ref.key), ref.size_bytes, ref.sha256
 
-    # --- evaluation and decisions -------------------------------------------
+    def run_ids_of_revision(self, revision_id: str) -> list[str]:
+        """Every run of the revision on any track, oldest first."""
+        return [r.id for r in reversed(self._all_runs(revision_id=revision_id))]
+
+    # ======================================================================
+    # Evaluation and decisions
+    # ======================================================================
+
     def evaluate(self, principal: Principal, run_id: str, req: EvaluateRequest) -> Evaluation:
         """Launches replicates as needed; PENDING until they finish, then DONE with a verdict."""
-        raise NotImplementedError
+        run = self._run(run_id)
+        if run.state in (RunState.FAILED, RunState.CANCELLED):
+            raise FailedPrecondition(
+                f"run {run.id} is {run.state.value}; only a queued, running or succeeded run "
+                "can be evaluated",
+                details={
+                    "run_id": run.id,
+                    "state": run.state.value,
+                    "failure_reason": run.failure_reason.value if run.failure_reason else None,
+                },
+            )
+        found, reserved = self._replayed(
+            principal, "evaluation", req.request_id, self.meta.get_evaluation
+        )
+        if found is not None:
+            return found
+        track = self._track(run.track_id)
+        replicates = req.replicates if req.replicates is not None else track.policy.replicates
+        if not 1 <= replicates <= self.settings.max_replicates:
+            raise InvalidArgument(
+                f"replicates must be 1 to {self.settings.max_replicates}",
+                details={"field": "replicates", "value": replicates},
+            )
+        if req.reference_run_id:
+            ref_run = self._run(req.reference_run_id)
+            if ref_run.track_id != track.id:
+                raise InvalidArgument(
+                    "the reference run is on another track",
+                    details={
+                        "field": "reference_run_id",
+                        "run_id": ref_run.id,
+                        "track_id": ref_run.track_id,
+                    },
+                )
+            if ref_run.state in (RunState.FAILED, RunState.CANCELLED):
+                raise FailedPrecondition(
+                    f"reference run {ref_run.id} is {ref_run.state.value}",
+                    details={"reference_run_id": ref_run.id, "state": ref_run.state.value},
+                )
+            reference_revision = ref_run.revision_id
+        else:
+            reference_revision = track.head_revision
+        if reference_revision == run.revision_id:
+            raise FailedPrecondition(
+                "the run's revision is the reference itself; there is nothing to compare",
+                details={"run_id": run.id, "revision_id": run.revision_id},
+            )
+        candidate_source = self._revision(run.revision_id).source
+        reference_source = self._revision(reference_revision).source
+
+        usable = {RunState.QUEUED, RunState.RUNNING, RunState.SUCCEEDED}
+        cand_runs = [
+            r
+            for r in self._all_runs(track_id=track.id, revision_id=run.revision_id)
+            if r.state in usable
+        ]
+        ref_runs = [
+            r
+            for r in self._all_runs(track_id=track.id, revision_id=reference_revision)
+            if r.state in usable
+        ]
+        need_cand = max(0, replicates - len(cand_runs))
+        need_ref = max(0, replicates - len(ref_runs))
+        agent = self._agent(principal.agent_id)
+        slots = max(0, agent.quota.max_queued_runs - self.meta.count_active_runs(agent.id))
+        if agent.compute_seconds_used >= agent.quota.max_compute_seconds:
+            slots = 0
+        launch_cand = min(need_cand, slots)
+        launch_ref = min(need_ref, slots - launch_cand)
+        if not ref_runs and launch_ref == 0:
+            # Without one reference result there is nothing to decide against.
+            self._check_run_quota(agent, track, needed=max(1, need_cand + need_ref))
+
+        eval_id = reserved or ids.new_id("eval")
+        if reserved is None:
+            found, eval_id = self._reserve(
+                principal, "evaluation", req.request_id, eval_id, self.meta.get_evaluation
+            )
+            if found is not None:
+                return found
+        new_cand = [ids.new_id("run") for _ in range(launch_cand)]
+        new_ref = [ids.new_id("run") for _ in range(launch_ref)]
+        candidate = sample_stats(run.revision_id, cand_runs)
+        candidate.run_ids += new_cand
+        reference = sample_stats(reference_revision, ref_runs)
+        reference.run_ids += new_ref
+        evaluation = Evaluation(
+            id=eval_id,
+            run_id=run.id,
+            track_id=track.id,
+            state=EvaluationState.PENDING,
+            candidate=candidate,
+            reference=reference,
+            delta=None,
+            noise_std=None,
+            z_score=None,
+            verdict=None,
+            diff_stats=edits.diff_stats(reference_source, candidate_source),
+            replicate_run_ids=new_cand + new_ref,
+            promoted=False,
+            failure_message=None,
+            create_time=utcnow(),
+            finish_time=None,
+            request_id=req.request_id,
+        )
+        # Stored before its replicates exist, so a replicate finishing at once finds it.
+        self.meta.put_evaluation(evaluation)
+        for new_ids, revision_id, existing in (
+            (new_cand, run.revision_id, cand_runs),
+            (new_ref, reference_revision, ref_runs),
+        ):
+            used_seeds = {r.seed for r in existing}
+            for replicate_id in new_ids:
+                self._new_run(
+                    run_id=replicate_id,
+                    track=track,
+                    revision_id=revision_id,
+                    agent_id=principal.agent_id,
+                    purpose=RunPurpose.REPLICATE,
+                    seed=self._free_seed(used_seeds),
+                    evaluation_id=eval_id,
+                )
+        log.info(
+            "evaluation.created",
+            evaluation_id=eval_id,
+            run_id=run.id,
+            replicates=len(new_cand) + len(new_ref),
+        )
+        return self._try_finish_evaluation(evaluation)
 
     def get_evaluation(self, principal: Principal, run_id: str, evaluation_id: str) -> Evaluation:
-        raise NotImplementedError
+        evaluation = self.meta.get_evaluation(evaluation_id)
+        if evaluation is None or evaluation.run_id != run_id:
+            raise NotFound(
+                f"evaluation {evaluation_id!r} of run {run_id!r} not found",
+                details={"run_id": run_id, "evaluation_id": evaluation_id},
+            )
+        if evaluation.state is EvaluationState.PENDING:
+            # Cheap, and heals a completion that raced the evaluation's creation.
+            evaluation = self._try_finish_evaluation(evaluation)
+        return evaluation
+
+    def _try_finish_evaluation(self, evaluation: Evaluation) -> Evaluation:
+        """DONE (or FAILED) once every run it counts on is terminal; otherwise unchanged."""
+        runs: dict[str, Run | None] = {}
+        for run_id in evaluation.candidate.run_ids + evaluation.reference.run_ids:
+            run = self.meta.get_run(run_id)
+            if run is not None and run.state not in TERMINAL_RUN_STATES:
+                return evaluation
+            runs[run_id] = run
+
+        def side(run_ids: list[str]) -> list[Run]:
+            return [r for r in (runs[i] for i in run_ids) if r is not None]
+
+        candidate = sample_stats(
+            evaluation.candidate.revision_id, side(evaluation.candidate.run_ids)
+        )
+        reference = sample_stats(
+            evaluation.reference.revision_id, side(evaluation.reference.run_ids)
+        )
+        with self._finish_lock:
+            current = self.meta.get_evaluation(evaluation.id)
+            if current is None or current.state is not EvaluationState.PENDING:
+                return current or evaluation
+            done = msgspec.structs.replace(
+                current, candidate=candidate, reference=reference, finish_time=utcnow()
+            )
+            if candidate.n == 0 or reference.n == 0:
+                which = "candidate" if candidate.n == 0 else "reference"
+                done.state = EvaluationState.FAILED
+                done.failure_message = (
+                    f"no {which} run succeeded, so there is nothing to compare "
+                    f"(runs: {', '.join((candidate if candidate.n == 0 else reference).run_ids)})"
+                )
+            else:
+                track = self._track(evaluation.track_id)
+                decision = decide(candidate.values, reference.values, track.noise_std, track.policy)
+                done.state = EvaluationState.DONE
+                done.delta = decision.delta
+                done.noise_std = decision.sigma
+                done.z_score = decision.z_score
+                done.verdict = decision.verdict
+                if decision.verdict is Verdict.KEEP and track.policy.auto_promote:
+                    best = self._best_run(side(evaluation.candidate.run_ids))
+                    promoted = self.meta.compare_and_set_head(
+                        track.id,
+                        reference.revision_id,
+                        candidate.revision_id,
+                        best.id if best else evaluation.run_id,
+                    )
+                    done.promoted = promoted is not None
+            self.meta.put_evaluation(done)
+        log.info(
+            "evaluation.finished",
+            evaluation_id=done.id,
+            state=done.state.value,
+            verdict=done.verdict.value if done.verdict else None,
+        )
+        return done
+
+    @staticmethod
+    def _best_run(runs: list[Run]) -> Run | None:
+        scored = [
+            r
+            for r in runs
+            if r.state is RunState.SUCCEEDED and r.summary and _finite(r.summary.val_bpb)
+        ]
+        return min(
+            scored, key=lambda r: r.summary.val_bpb or 0.0 if r.summary else 0.0, default=None
+        )
 
     def promote_run(self, principal: Principal, track_id: str, req: PromoteRequest) -> Track:
         """Compare-and-swap on the head: Conflict (with the current head in details) if it moved."""
-        raise NotImplementedError
+        track = self._track(track_id)
+        run = self._run(req.run_id)
+        if run.track_id != track.id:
+            raise InvalidArgument(
+                "the run belongs to another track",
+                details={"field": "run_id", "run_id": run.id, "run_track_id": run.track_id},
+            )
+        if run.state is not RunState.SUCCEEDED:
+            raise FailedPrecondition(
+                f"only a SUCCEEDED run can be promoted; run {run.id} is {run.state.value}",
+                details={"run_id": run.id, "state": run.state.value},
+            )
+        if run.revision_id == track.head_revision:
+            return track  # already the head: promotion is idempotent
+        revision = self._revision(run.revision_id)
+        expected = req.expected_head_revision or revision.parent_id or track.head_revision
+        updated = self.meta.compare_and_set_head(track.id, expected, revision.id, run.id)
+        if updated is None:
+            current = self._track(track.id)
+            raise Conflict(
+                "the track head moved since this revision's base; rebase onto the current head "
+                "(propose the edit again) and evaluate against it",
+                details={
+                    "track_id": track.id,
+                    "current_head": current.head_revision,
+                    "expected_head": expected,
+                    "head_version": current.head_version,
+                },
+            )
+        log.info("track.promoted", track_id=track.id, revision_id=revision.id, run_id=run.id)
+        return updated
 
-    def get_leaderboard(self, principal: Principal, track_id: str, limit: int | None = None) -> Leaderboard:
-        raise NotImplementedError
+    # ======================================================================
+    # Leaderboard and history
+    # ======================================================================
+
+    def _head_lineage(self, track: Track) -> set[str]:
+        """The head and its ancestors: the revisions that were kept."""
+        kept: set[str] = set()
+        current: str | None = track.head_revision
+        while current and current not in kept:
+            kept.add(current)
+            revision = self.meta.get_revision(current)
+            current = revision.parent_id if revision else None
+        return kept
+
+    def get_leaderboard(
+        self, principal: Principal, track_id: str, limit: int | None = None
+    ) -> Leaderboard:
+        track = self._track(track_id)
+        size = self._page_size(limit)
+        by_revision: dict[str, list[Run]] = {}
+        for run in self._all_runs(track_id=track.id, states=[RunState.SUCCEEDED]):
+            if run.summary and _finite(run.summary.val_bpb):
+                by_revision.setdefault(run.revision_id, []).append(run)
+        rows = []
+        for revision_id, runs in by_revision.items():
+            best = self._best_run(runs)
+            assert best is not None and best.summary is not None
+            values = [
+                r.summary.val_bpb for r in runs if r.summary and r.summary.val_bpb is not None
+            ]
+            rows.append((best.summary.val_bpb, statistics.fmean(values), revision_id, best, runs))
+        rows.sort(key=lambda row: (row[0], row[1], row[2]))
+        harness = self.meta.get_harness(track.harness_id)
+        entries = []
+        for rank, (best_value, mean_value, revision_id, best, runs) in enumerate(rows[:size], 1):
+            revision = self.meta.get_revision(revision_id)
+            entries.append(
+                LeaderboardEntry(
+                    rank=rank,
+                    revision_id=revision_id,
+                    author_agent_id=revision.author_agent_id if revision else "",
+                    description=revision.description if revision else "",
+                    best_run_id=best.id,
+                    best_value=float(best_value or 0.0),
+                    mean_value=mean_value,
+                    runs=len(runs),
+                    is_head=revision_id == track.head_revision,
+                )
+            )
+        return Leaderboard(
+            track_id=track.id, metric=harness.metric if harness else "val_bpb", entries=entries
+        )
+
+    def _finished_runs(self, track: Track) -> list[Run]:
+        """Terminal runs, in the order they ended."""
+        runs = self._all_runs(track_id=track.id, states=sorted(TERMINAL_RUN_STATES))
+        return sorted(runs, key=lambda r: (r.end_time or r.create_time, r.id))
 
     def results_tsv(self, principal: Principal, track_id: str) -> str:
-        """autoresearch-style results.tsv: run, revision, val_bpb, memory, status, description."""
-        raise NotImplementedError
+        """autoresearch-style results.tsv: run, revision, val_bpb, memory, status, description.
+
+        status: `keep` (its revision is the head or an ancestor of it), `discard`
+        (succeeded, not kept), `crash` (failed), `cancelled`.
+        """
+        track = self._track(track_id)
+        kept = self._head_lineage(track)
+        descriptions: dict[str, str] = {}
+        lines = ["run_id\trevision\tval_bpb\tmemory_gb\tstatus\tdescription"]
+        for run in self._finished_runs(track):
+            if run.revision_id not in descriptions:
+                revision = self.meta.get_revision(run.revision_id)
+                descriptions[run.revision_id] = " ".join(
+                    (revision.description if revision else "").split()
+                )
+            summary = run.summary
+            value = summary.val_bpb if summary and _finite(summary.val_bpb) else 0.0
+            memory_gb = (summary.peak_memory_mb / 1024) if summary else 0.0
+            if run.state is RunState.SUCCEEDED:
+                status = "keep" if run.revision_id in kept else "discard"
+            elif run.state is RunState.FAILED:
+                status = "crash"
+            else:
+                status = "cancelled"
+            lines.append(
+                f"{run.id}\t{run.revision_id[:12]}\t{value:.6f}\t{memory_gb:.1f}\t{status}\t"
+                f"{descriptions[run.revision_id]}"
+            )
+        return "\n".join(lines) + "\n"
 
     def progress_png(self, principal: Principal, track_id: str) -> bytes:
         """The metric of every finished run over time, the head's running best as a step line."""
-        raise NotImplementedError
+        track = self._track(track_id)
+        kept = self._head_lineage(track)
+        points: list[ChartPoint] = []
+        for run in self._finished_runs(track):
+            if run.state is RunState.SUCCEEDED and run.summary and _finite(run.summary.val_bpb):
+                assert run.summary.val_bpb is not None
+                points.append(
+                    ChartPoint(
+                        index=len(points) + 1,
+                        value=run.summary.val_bpb,
+                        kept=run.revision_id in kept,
+                    )
+                )
+        harness = self.meta.get_harness(track.harness_id)
+        metric = harness.metric if harness else "val_bpb"
+        return render_progress_png(f"{track.display_name}: progress", metric, points)
 
-    # --- worker-facing ------------------------------------------------------
+    # ======================================================================
+    # Worker-facing
+    # ======================================================================
+
     def claim_run(self, run_id: str, worker_id: str) -> RunAssignment | None:
         """QUEUED -> RUNNING for this worker. None when the run is not QUEUED any more
         (cancelled, or already claimed by another delivery): the worker then does nothing."""
-        raise NotImplementedError
+        run = self._run(run_id)
+        if run.state is not RunState.QUEUED:
+            return None
+        revision = self.meta.get_revision(run.revision_id)
+        harness = self.meta.get_harness(run.harness_id)
+        if revision is None or harness is None:
+            missing = "revision" if revision is None else "harness"
+            self._transition(
+                run,
+                RunState.FAILED,
+                failure_reason=FailureReason.CRASH,
+                failure_message=f"the run's {missing} is missing from the metadata store",
+                end_time=utcnow(),
+            )
+            return None
+        now = utcnow()
+        claimed = self._transition(
+            run, RunState.RUNNING, worker_id=worker_id, start_time=now, heartbeat_time=now
+        )
+        if claimed is None:
+            return None
+        return RunAssignment(run=claimed, source=revision.source, harness=harness)
 
     def heartbeat(self, run_id: str, worker_id: str) -> bool:
         """False when the run is no longer RUNNING on this worker (e.g. cancelled): stop it."""
-        raise NotImplementedError
+        return self.meta.touch_heartbeat(run_id, worker_id, utcnow())
 
     def record_metrics(self, run_id: str, points: list[MetricPoint]) -> None:
-        raise NotImplementedError
+        if not points:
+            return
+        self._run(run_id)
+        self.meta.append_metrics(run_id, points)
+        self.meta.append_event(
+            run_id, RunEventType.METRICS, {"points": _builtins(points)}, utcnow()
+        )
 
     def record_log(self, run_id: str, text: str) -> None:
         """A chunk of the child's output, as a LOG event for watchers."""
-        raise NotImplementedError
+        if text:
+            self.meta.append_event(run_id, RunEventType.LOG, {"text": text}, utcnow())
 
     def complete_run(self, run_id: str, worker_id: str, outcome: RunOutcome) -> Run | None:
         """RUNNING -> SUCCEEDED/FAILED, charges compute seconds, advances pending
         evaluations and calibration. None when the run was already terminal."""
-        raise NotImplementedError
+        if outcome.state not in (RunState.SUCCEEDED, RunState.FAILED):
+            raise InvalidArgument(
+                "a worker reports SUCCEEDED or FAILED",
+                details={"field": "state", "value": str(outcome.state)},
+            )
+        run = self._run(run_id)
+        if run.state is not RunState.RUNNING or run.worker_id != worker_id:
+            # Cancelled, reaped and re-queued, or finished by another delivery.
+            log.info("run.stale_completion", run_id=run_id, state=run.state.value)
+            return None
+        state, reason, message = outcome.state, outcome.failure_reason, outcome.failure_message
+        summary = outcome.summary
+        if state is RunState.SUCCEEDED and not (summary and _finite(summary.val_bpb)):
+            state, reason = RunState.FAILED, FailureReason.CONTRACT
+            message = "the run finished without a finite val_bpb"
+        if state is RunState.FAILED and reason is None:
+            reason = FailureReason.CRASH
+        updated = self._transition(
+            run,
+            state,
+            failure_reason=reason if state is RunState.FAILED else None,
+            failure_message=message if state is RunState.FAILED else None,
+            summary=summary,
+            end_time=utcnow(),
+        )
+        if updated is None:
+            return None
+        if summary and summary.training_seconds > 0:
+            self.meta.add_compute_seconds(run.agent_id, summary.training_seconds)
+        self._after_run_finished(updated)
+        return updated
 
     def reap_lost_runs(self) -> list[Run]:
         """RUNNING runs without a heartbeat for heartbeat_timeout_s: re-queued once
         (attempt 2), then FAILED / WORKER_LOST. Returns the runs changed."""
-        raise NotImplementedError
+        now = utcnow()
+        cutoff = now - timedelta(seconds=self.settings.heartbeat_timeout_s)
+        changed: list[Run] = []
+        for run in self.meta.list_stale_runs(cutoff):
+            if run.attempt < 2:
+                requeued = self._transition(
+                    run,
+                    RunState.QUEUED,
+                    attempt=run.attempt + 1,
+                    worker_id=None,
+                    start_time=None,
+                    heartbeat_time=None,
+                )
+                if requeued is None:
+                    continue
+                changed.append(requeued)
+                log.warning("run.requeued", run_id=run.id, lost_worker=run.worker_id)
+                try:
+                    self.dispatcher.submit(requeued)
+                except Exception as exc:
+                    lost = self._lose(requeued, now, f"could not be re-queued: {exc}")
+                    if lost is not None:
+                        changed[-1] = lost
+            else:
+                lost = self._lose(
+                    run,
+                    now,
+                    f"worker {run.worker_id} stopped sending heartbeats "
+                    f"(attempt {run.attempt}, timeout {self.settings.heartbeat_timeout_s:g} s)",
+                )
+                if lost is not None:
+                    changed.append(lost)
+        return changed
 
-    def run_ids_of_revision(self, revision_id: str) -> list[str]:
-        raise NotImplementedError
+    def _lose(self, run: Run, now: datetime, message: str) -> Run | None:
+        lost = self._transition(
+            run,
+            RunState.FAILED,
+            failure_reason=FailureReason.WORKER_LOST,
+            failure_message=message,
+            end_time=now,
+        )
+        if lost is not None:
+            log.warning("run.worker_lost", run_id=run.id)
+            self._after_run_finished(lost)
+        return lost
+
+    # --- consequences of a run ending -----------------------------------------
+
+    def _after_run_finished(self, run: Run) -> None:
+        if run.purpose is RunPurpose.CALIBRATION:
+            self._update_calibration(run.track_id)
+        for evaluation in self.meta.list_pending_evaluations(run.track_id):
+            if run.id in evaluation.candidate.run_ids or run.id in evaluation.reference.run_ids:
+                self._try_finish_evaluation(evaluation)
+
+    def _update_calibration(self, track_id: str) -> None:
+        """Noise = sample std of the baseline's calibration results (n >= 2); once every
+        calibration run has ended, the best one justifies the baseline head."""
+        with self._finish_lock:
+            track = self.meta.get_track(track_id)
+            if track is None:
+                return
+            runs = [
+                r
+                for r in self._all_runs(track_id=track.id, revision_id=track.baseline_revision)
+                if r.purpose is RunPurpose.CALIBRATION
+            ]
+            values = [
+                r.summary.val_bpb
+                for r in runs
+                if r.state is RunState.SUCCEEDED and r.summary and _finite(r.summary.val_bpb)
+            ]
+            std = sample_std([v for v in values if v is not None])
+            if std is not None:
+                self.meta.update_track_noise(track.id, std, len(values))
+            all_done = all(r.state in TERMINAL_RUN_STATES for r in runs)
+            best = self._best_run(runs)
+            if (
+                all_done
+                and best is not None
+                and track.head_run_id is None
+                and track.head_revision == track.baseline_revision
+            ):
+                self.meta.compare_and_set_head(
+                    track.id, track.baseline_revision, track.baseline_revision, best.id
+                )
+            log.info("track.calibrated", track_id=track.id, noise_std=std, samples=len(values))

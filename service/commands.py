@@ -1,0 +1,146 @@
+"""`loopy serve`, `loopy keys create` and `loopy config`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from service.domain.errors import Unavailable
+from service.domain.models import Run
+from service.domain.ports import Dispatcher
+
+# Settings fields whose values are secrets: `loopy config` shows only whether they are set.
+_SECRET_FIELDS = {"s3_secret_key", "s3_access_key"}
+
+
+def register(subparsers: Any) -> None:
+    serve = subparsers.add_parser(
+        "serve",
+        help="run the API: HTTP and gRPC in one process",
+        description=(
+            "Serve the Loopy API over HTTP (OpenAPI at /schema/openapi.json) and gRPC "
+            "(loopy.v1.LoopyService) from one process. Stores, broker and limits come "
+            "from LOOPY_* variables (see `loopy config`). SIGINT/SIGTERM stop it gracefully."
+        ),
+    )
+    serve.add_argument("--host", default=None, help="listen address for both (LOOPY_HTTP_HOST)")
+    serve.add_argument("--http-port", type=int, default=None, help="HTTP port (default 8000)")
+    serve.add_argument("--grpc-port", type=int, default=None, help="gRPC port (default 50051)")
+    serve.set_defaults(func=_serve)
+
+    keys = subparsers.add_parser("keys", help="manage API keys")
+    keys_sub = keys.add_subparsers(dest="keys_command", metavar="ACTION")
+    create = keys_sub.add_parser(
+        "create",
+        help="create an agent and print its API key (once)",
+        description=(
+            "Create a caller with an API key, directly in the metadata store (a trusted local "
+            "tool: no running server needed). The key goes to stdout, alone, and is never "
+            "shown again: only its hash is stored."
+        ),
+    )
+    create.add_argument("--name", required=True, help="agent name, e.g. agent-7")
+    create.add_argument(
+        "--role", choices=["agent", "admin"], default="agent", help="default: agent"
+    )
+    create.set_defaults(func=_keys_create)
+    keys.set_defaults(func=lambda _args: (keys.print_help(), 2)[1])
+
+    config = subparsers.add_parser(
+        "config",
+        help="print the effective settings (LOOPY_* variables and defaults)",
+        description="Every setting with its LOOPY_* variable and effective value; secrets masked.",
+    )
+    config.add_argument("--json", action="store_true", help="print JSON instead of lines")
+    config.set_defaults(func=_config)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from service.log import configure_logging
+    from service.serve import run_server
+    from service.settings import load_settings
+
+    overrides: dict[str, Any] = {}
+    if args.host:
+        overrides["http_host"] = args.host
+        overrides["grpc_host"] = args.host
+    if args.http_port is not None:
+        overrides["http_port"] = args.http_port
+    if args.grpc_port is not None:
+        overrides["grpc_port"] = args.grpc_port
+    settings = load_settings(**overrides)
+    configure_logging(settings)
+    return run_server(settings)
+
+
+def _keys_create(args: argparse.Namespace) -> int:
+    from service.domain.errors import LoopyError
+    from service.domain.models import Principal, Role
+    from service.domain.service import CreateAgentRequest
+    from service.log import configure_logging
+    from service.settings import load_settings
+    from service.wiring import build_core
+
+    settings = load_settings()
+    configure_logging(settings)
+    core = build_core(settings, dispatcher=_NoRuns())
+    try:
+        if args.role == "admin":
+            created = core.bootstrap_admin(args.name)
+        else:
+            # The CLI is trusted (it holds the store credentials), so it acts as an admin.
+            operator = Principal(agent_id="cli", name="loopy keys", role=Role.ADMIN)
+            created = core.create_agent(
+                operator, CreateAgentRequest(name=args.name, role=Role.AGENT)
+            )
+    except LoopyError as exc:
+        print(f"loopy keys create: {exc.message}", file=sys.stderr)
+        return 1
+    finally:
+        core.meta.close()
+    agent = created.agent
+    print(
+        f"created {agent.role} {agent.name!r} (id {agent.id}); the key below is shown only once",
+        file=sys.stderr,
+    )
+    print(created.api_key)
+    return 0
+
+
+def _config(args: argparse.Namespace) -> int:
+    import msgspec
+
+    from service.settings import load_settings
+
+    settings = load_settings()
+    rows: dict[str, Any] = {}
+    for field in msgspec.structs.fields(settings):
+        value = getattr(settings, field.name)
+        if field.name in _SECRET_FIELDS:
+            value = "(set)" if value else "(unset)"
+        rows["LOOPY_" + field.name.upper()] = value
+    effective = {
+        "database_url": settings.effective_database_url,
+        "artifacts_url": settings.effective_artifacts_url,
+        "worker_cache_dir": settings.effective_worker_cache_dir,
+    }
+    if args.json:
+        print(msgspec.json.encode({"settings": rows, "effective": effective}).decode())
+        return 0
+    for name, value in rows.items():
+        print(f"{name}={value}")
+    print("# effective (defaults filled in)")
+    for name, value in effective.items():
+        print(f"{name}={value}")
+    return 0
+
+
+class _NoRuns(Dispatcher):
+    """`loopy keys` never queues runs; this keeps it from needing a broker."""
+
+    def submit(self, run: Run) -> None:
+        raise Unavailable("this command does not launch runs")
+
+    def cancel(self, run: Run) -> None:
+        return None

@@ -1,0 +1,784 @@
+"""Proto <-> domain conversion for the gRPC transport.
+
+Both directions exist for every resource: the servicer needs domain -> proto
+for answers and proto -> domain for requests; clients and the contract test
+turn answers back into the domain's structs to compare them with HTTP's.
+
+Rules: a proto3 `optional` scalar that is not set is `None`; an unset message
+field of a nullable struct is `None`; an enum at `*_UNSPECIFIED` is `None`
+where the domain allows none, else a wrong value. Enum values are the domain's
+value prefixed by the proto enum's type prefix (`RunState.QUEUED` <->
+`RUN_STATE_QUEUED`). Unknown enum numbers (proto3 enums are open) are refused
+with InvalidArgument naming the field.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any, TypeVar
+
+import msgspec
+from google.protobuf import json_format, struct_pb2, timestamp_pb2
+from google.protobuf.message import Message
+
+from service.domain import models as m
+from service.domain.errors import InvalidArgument
+from service.domain.service import CreateAgentRequest, CreateHarnessRequest, CreateTrackRequest
+from service.grpc.gen.loopy.v1 import loopy_service_pb2 as api
+from service.grpc.gen.loopy.v1 import resources_pb2 as pb
+
+E = TypeVar("E", bound=StrEnum)
+
+# --- Scalars -------------------------------------------------------------------
+
+
+def timestamp(value: datetime | None) -> timestamp_pb2.Timestamp | None:
+    if value is None:
+        return None
+    ts = timestamp_pb2.Timestamp()
+    ts.FromDatetime(value.astimezone(UTC))
+    return ts
+
+
+def from_timestamp(msg: Message, field: str) -> datetime | None:
+    if not msg.HasField(field):
+        return None
+    ts: timestamp_pb2.Timestamp = getattr(msg, field)
+    return ts.ToDatetime(tzinfo=UTC)
+
+
+def _required_time(msg: Message, field: str) -> datetime:
+    value = from_timestamp(msg, field)
+    return value if value is not None else datetime.fromtimestamp(0, UTC)
+
+
+def optional(msg: Message, field: str) -> Any:
+    """The value of a proto3 `optional` field, None when unset."""
+    return getattr(msg, field) if msg.HasField(field) else None
+
+
+def strip_collection(value: str, collection: str) -> str:
+    """Accept a bare id or a resource name: "tracks/t1" and "t1" are the same track."""
+    prefix = collection + "/"
+    return value[len(prefix) :] if value.startswith(prefix) else value
+
+
+# --- Enums ---------------------------------------------------------------------
+
+_PREFIXES: dict[type[StrEnum], tuple[str, Any]] = {
+    m.Role: ("ROLE_", pb.Role),
+    m.RunState: ("RUN_STATE_", pb.RunState),
+    m.FailureReason: ("FAILURE_REASON_", pb.FailureReason),
+    m.RunPurpose: ("RUN_PURPOSE_", pb.RunPurpose),
+    m.Verdict: ("VERDICT_", pb.Verdict),
+    m.EvaluationState: ("EVALUATION_STATE_", pb.EvaluationState),
+    m.PatchFormat: ("PATCH_FORMAT_", pb.PatchFormat),
+    m.ProposalOutcome: ("PROPOSAL_OUTCOME_", pb.ProposalOutcome),
+    m.RunEventType: ("RUN_EVENT_TYPE_", pb.RunEventType),
+}
+
+
+def enum_to_proto(value: StrEnum | None, enum_type: type[StrEnum]) -> Any:
+    """Domain enum (or None) -> proto enum number (None -> 0, UNSPECIFIED)."""
+    if value is None:
+        return 0
+    prefix, proto_enum = _PREFIXES[enum_type]
+    return proto_enum.Value(prefix + value.value.upper())
+
+
+def enum_from_proto(number: int, enum_type: type[E], field: str) -> E | None:
+    """Proto enum number -> domain enum; None for UNSPECIFIED; InvalidArgument when unknown."""
+    if number == 0:
+        return None
+    prefix, proto_enum = _PREFIXES[enum_type]
+    try:
+        name = proto_enum.Name(number)
+    except ValueError:
+        raise InvalidArgument(
+            f"{field}: unknown enum value {number}",
+            details={"field": field, "value": number},
+        ) from None
+    wanted = name[len(prefix) :]
+    for member in enum_type:
+        if member.value.upper() == wanted:
+            return member
+    raise InvalidArgument(f"{field}: unknown value {name}", details={"field": field})
+
+
+def _required_enum(number: int, enum_type: type[E], field: str) -> E:
+    value = enum_from_proto(number, enum_type, field)
+    if value is None:
+        raise InvalidArgument(f"{field} is required", details={"field": field})
+    return value
+
+
+# --- Agents --------------------------------------------------------------------
+
+
+def quota_to_proto(quota: m.AgentQuota) -> pb.AgentQuota:
+    return pb.AgentQuota(
+        max_queued_runs=quota.max_queued_runs, max_compute_seconds=quota.max_compute_seconds
+    )
+
+
+def quota_from_proto(msg: pb.AgentQuota) -> m.AgentQuota:
+    """Unset fields take the domain defaults."""
+    values: dict[str, Any] = {}
+    for field in ("max_queued_runs", "max_compute_seconds"):
+        if msg.HasField(field):
+            values[field] = getattr(msg, field)
+    return m.AgentQuota(**values)
+
+
+def agent_to_proto(agent: m.Agent) -> pb.Agent:
+    return pb.Agent(
+        name=f"agents/{agent.id}",
+        id=agent.id,
+        display_name=agent.name,
+        role=enum_to_proto(agent.role, m.Role),
+        quota=quota_to_proto(agent.quota),
+        create_time=timestamp(agent.create_time),
+        compute_seconds_used=agent.compute_seconds_used,
+    )
+
+
+def agent_from_proto(msg: pb.Agent) -> m.Agent:
+    return m.Agent(
+        id=msg.id,
+        name=msg.display_name,
+        role=_required_enum(msg.role, m.Role, "role"),
+        quota=quota_from_proto(msg.quota),
+        create_time=_required_time(msg, "create_time"),
+        compute_seconds_used=msg.compute_seconds_used,
+    )
+
+
+def create_agent_request(msg: api.CreateAgentRequest) -> CreateAgentRequest:
+    return CreateAgentRequest(
+        name=msg.display_name,
+        role=enum_from_proto(msg.role, m.Role, "role") or m.Role.AGENT,
+        quota=quota_from_proto(msg.quota) if msg.HasField("quota") else None,
+    )
+
+
+# --- Harness -------------------------------------------------------------------
+
+
+def harness_to_proto(harness: m.Harness) -> pb.Harness:
+    return pb.Harness(
+        name=f"harnesses/{harness.id}",
+        id=harness.id,
+        description=harness.description,
+        vocab_size=harness.vocab_size,
+        seq_len=harness.seq_len,
+        eval_tokens=harness.eval_tokens,
+        bos_token_id=harness.bos_token_id,
+        time_budget_s=harness.time_budget_s,
+        metric=harness.metric,
+        files=harness.files,
+        size_bytes=harness.size_bytes,
+        create_time=timestamp(harness.create_time),
+    )
+
+
+def harness_from_proto(msg: pb.Harness) -> m.Harness:
+    return m.Harness(
+        id=msg.id,
+        description=msg.description,
+        vocab_size=msg.vocab_size,
+        seq_len=msg.seq_len,
+        eval_tokens=msg.eval_tokens,
+        bos_token_id=msg.bos_token_id,
+        time_budget_s=msg.time_budget_s,
+        metric=msg.metric,
+        files=dict(msg.files),
+        size_bytes=msg.size_bytes,
+        create_time=_required_time(msg, "create_time"),
+    )
+
+
+def create_harness_request(msg: api.CreateHarnessRequest) -> CreateHarnessRequest:
+    return CreateHarnessRequest(
+        path=optional(msg, "path"),
+        demo=msg.demo,
+        description=msg.description,
+        request_id=msg.request_id or None,
+    )
+
+
+# --- Tracks --------------------------------------------------------------------
+
+_POLICY_FIELDS: tuple[Any, ...] = (
+    "calibration_runs",
+    "replicates",
+    "k_sigma",
+    "min_delta",
+    "auto_promote",
+)
+
+
+def policy_to_proto(policy: m.DecisionPolicy) -> pb.DecisionPolicy:
+    return pb.DecisionPolicy(**{f: getattr(policy, f) for f in _POLICY_FIELDS})
+
+
+def policy_from_proto(msg: pb.DecisionPolicy) -> m.DecisionPolicy:
+    """Unset fields take the domain defaults."""
+    return m.DecisionPolicy(**{f: getattr(msg, f) for f in _POLICY_FIELDS if msg.HasField(f)})
+
+
+def track_to_proto(track: m.Track) -> pb.Track:
+    return pb.Track(
+        name=f"tracks/{track.id}",
+        id=track.id,
+        display_name=track.display_name,
+        description=track.description,
+        program=track.program,
+        harness_id=track.harness_id,
+        baseline_revision=track.baseline_revision,
+        head_revision=track.head_revision,
+        head_run_id=track.head_run_id,
+        device_class=track.device_class,
+        time_budget_s=track.time_budget_s,
+        policy=policy_to_proto(track.policy),
+        allowed_imports=track.allowed_imports,
+        noise_std=track.noise_std,
+        noise_samples=track.noise_samples,
+        creator_agent_id=track.creator_agent_id,
+        create_time=timestamp(track.create_time),
+        update_time=timestamp(track.update_time),
+        head_version=track.head_version,
+    )
+
+
+def track_from_proto(msg: pb.Track) -> m.Track:
+    return m.Track(
+        id=msg.id,
+        display_name=msg.display_name,
+        description=msg.description,
+        program=msg.program,
+        harness_id=msg.harness_id,
+        baseline_revision=msg.baseline_revision,
+        head_revision=msg.head_revision,
+        head_run_id=optional(msg, "head_run_id"),
+        device_class=msg.device_class,
+        time_budget_s=msg.time_budget_s,
+        policy=policy_from_proto(msg.policy),
+        allowed_imports=list(msg.allowed_imports),
+        noise_std=optional(msg, "noise_std"),
+        noise_samples=msg.noise_samples,
+        creator_agent_id=msg.creator_agent_id,
+        create_time=_required_time(msg, "create_time"),
+        update_time=_required_time(msg, "update_time"),
+        head_version=msg.head_version,
+    )
+
+
+def create_track_request(msg: api.CreateTrackRequest) -> CreateTrackRequest:
+    values: dict[str, Any] = {}
+    if msg.device_class:
+        values["device_class"] = msg.device_class
+    if msg.HasField("policy"):
+        values["policy"] = policy_from_proto(msg.policy)
+    return CreateTrackRequest(
+        track_id=strip_collection(msg.track_id, "tracks"),
+        harness_id=strip_collection(msg.harness_id, "harnesses"),
+        display_name=msg.display_name,
+        description=msg.description,
+        program=optional(msg, "program"),
+        baseline_source=optional(msg, "baseline_source"),
+        time_budget_s=optional(msg, "time_budget_s"),
+        allowed_imports=list(msg.allowed_imports) or None,
+        request_id=msg.request_id or None,
+        **values,
+    )
+
+
+def program_to_proto(program: m.Program) -> pb.Program:
+    return pb.Program(
+        name=f"tracks/{program.track_id}/program",
+        track_id=program.track_id,
+        text=program.text,
+        head_revision=program.head_revision,
+        baseline_revision=program.baseline_revision,
+        metric=program.metric,
+        time_budget_s=program.time_budget_s,
+    )
+
+
+def program_from_proto(msg: pb.Program) -> m.Program:
+    return m.Program(
+        track_id=msg.track_id,
+        text=msg.text,
+        head_revision=msg.head_revision,
+        baseline_revision=msg.baseline_revision,
+        metric=msg.metric,
+        time_budget_s=msg.time_budget_s,
+    )
+
+
+# --- Revisions and proposals ---------------------------------------------------
+
+
+def diff_stats_to_proto(stats: m.DiffStats) -> pb.DiffStats:
+    return pb.DiffStats(lines_added=stats.lines_added, lines_removed=stats.lines_removed)
+
+
+def diff_stats_from_proto(msg: pb.DiffStats) -> m.DiffStats:
+    return m.DiffStats(lines_added=msg.lines_added, lines_removed=msg.lines_removed)
+
+
+def revision_to_proto(revision: m.Revision) -> pb.Revision:
+    return pb.Revision(
+        name=f"revisions/{revision.id}",
+        id=revision.id,
+        track_id=revision.track_id,
+        parent_id=revision.parent_id,
+        author_agent_id=revision.author_agent_id,
+        description=revision.description,
+        source=revision.source,
+        diff_to_parent=revision.diff_to_parent,
+        stats=diff_stats_to_proto(revision.stats),
+        rebased=revision.rebased,
+        create_time=timestamp(revision.create_time),
+    )
+
+
+def revision_from_proto(msg: pb.Revision) -> m.Revision:
+    return m.Revision(
+        id=msg.id,
+        track_id=msg.track_id,
+        parent_id=optional(msg, "parent_id"),
+        author_agent_id=msg.author_agent_id,
+        description=msg.description,
+        source=msg.source,
+        diff_to_parent=msg.diff_to_parent,
+        stats=diff_stats_from_proto(msg.stats),
+        rebased=msg.rebased,
+        create_time=_required_time(msg, "create_time"),
+    )
+
+
+def revision_view_to_proto(view: m.RevisionView) -> api.GetRevisionResponse:
+    return api.GetRevisionResponse(
+        revision=revision_to_proto(view.revision),
+        diff_to_baseline=view.diff_to_baseline,
+        stats_to_baseline=diff_stats_to_proto(view.stats_to_baseline),
+        children=view.children,
+        run_ids=view.run_ids,
+    )
+
+
+def revision_view_from_proto(msg: api.GetRevisionResponse) -> m.RevisionView:
+    return m.RevisionView(
+        revision=revision_from_proto(msg.revision),
+        diff_to_baseline=msg.diff_to_baseline,
+        stats_to_baseline=diff_stats_from_proto(msg.stats_to_baseline),
+        children=list(msg.children),
+        run_ids=list(msg.run_ids),
+    )
+
+
+def propose_edit_request(msg: api.ProposeEditRequest) -> m.ProposeEditRequest:
+    edit = msg.WhichOneof("edit")
+    return m.ProposeEditRequest(
+        description=msg.description,
+        base_revision=optional(msg, "base_revision"),
+        unified_diff=msg.unified_diff if edit == "unified_diff" else None,
+        search_replace=(
+            [
+                m.SearchReplaceBlock(search=b.search, replace=b.replace)
+                for b in msg.search_replace.blocks
+            ]
+            if edit == "search_replace"
+            else None
+        ),
+        full_source=msg.full_source if edit == "full_source" else None,
+        request_id=msg.request_id or None,
+    )
+
+
+def propose_edit_result_to_proto(result: m.ProposeEditResult) -> api.ProposeEditResponse:
+    return api.ProposeEditResponse(
+        revision=revision_to_proto(result.revision),
+        proposal_id=result.proposal_id,
+        already_exists=result.already_exists,
+        rebased=result.rebased,
+        existing_run_ids=result.existing_run_ids,
+    )
+
+
+def propose_edit_result_from_proto(msg: api.ProposeEditResponse) -> m.ProposeEditResult:
+    return m.ProposeEditResult(
+        revision=revision_from_proto(msg.revision),
+        proposal_id=msg.proposal_id,
+        already_exists=msg.already_exists,
+        rebased=msg.rebased,
+        existing_run_ids=list(msg.existing_run_ids),
+    )
+
+
+def _struct(value: dict[str, Any] | None) -> struct_pb2.Struct | None:
+    if value is None:
+        return None
+    msg = struct_pb2.Struct()
+    # to_builtins first: details may hold tuples or structs that ParseDict refuses.
+    json_format.ParseDict(msgspec.to_builtins(value), msg)
+    return msg
+
+
+def proposal_to_proto(proposal: m.Proposal) -> pb.Proposal:
+    return pb.Proposal(
+        name=f"proposals/{proposal.id}",
+        id=proposal.id,
+        track_id=proposal.track_id,
+        author_agent_id=proposal.author_agent_id,
+        base_revision=proposal.base_revision,
+        head_revision_at_proposal=proposal.head_revision_at_proposal,
+        format=enum_to_proto(proposal.format, m.PatchFormat),
+        patch=proposal.patch,
+        description=proposal.description,
+        outcome=enum_to_proto(proposal.outcome, m.ProposalOutcome),
+        revision_id=proposal.revision_id,
+        rejection_message=proposal.rejection_message,
+        rejection_details=_struct(proposal.rejection_details),
+        create_time=timestamp(proposal.create_time),
+        request_id=proposal.request_id,
+    )
+
+
+def proposal_from_proto(msg: pb.Proposal) -> m.Proposal:
+    return m.Proposal(
+        id=msg.id,
+        track_id=msg.track_id,
+        author_agent_id=msg.author_agent_id,
+        base_revision=msg.base_revision,
+        head_revision_at_proposal=msg.head_revision_at_proposal,
+        format=_required_enum(msg.format, m.PatchFormat, "format"),
+        patch=msg.patch,
+        description=msg.description,
+        outcome=_required_enum(msg.outcome, m.ProposalOutcome, "outcome"),
+        revision_id=optional(msg, "revision_id"),
+        rejection_message=optional(msg, "rejection_message"),
+        rejection_details=(
+            json_format.MessageToDict(msg.rejection_details)
+            if msg.HasField("rejection_details")
+            else None
+        ),
+        create_time=_required_time(msg, "create_time"),
+        request_id=optional(msg, "request_id"),
+    )
+
+
+# --- Runs ----------------------------------------------------------------------
+
+_OVERHEAD_FIELDS = (
+    "queue_wait_seconds",
+    "startup_seconds",
+    "training_seconds",
+    "eval_seconds",
+    "upload_seconds",
+)
+
+
+def summary_to_proto(summary: m.RunSummary) -> pb.RunSummary:
+    return pb.RunSummary(
+        val_bpb=summary.val_bpb,
+        training_seconds=summary.training_seconds,
+        total_seconds=summary.total_seconds,
+        total_tokens=summary.total_tokens,
+        num_steps=summary.num_steps,
+        num_params=summary.num_params,
+        peak_memory_mb=summary.peak_memory_mb,
+        mfu_percent=summary.mfu_percent,
+        device_name=summary.device_name,
+        overhead=pb.OverheadBreakdown(
+            **{f: getattr(summary.overhead, f) for f in _OVERHEAD_FIELDS}
+        ),
+        artifacts={
+            name: pb.ArtifactRef(key=ref.key, sha256=ref.sha256, size_bytes=ref.size_bytes)
+            for name, ref in summary.artifacts.items()
+        },
+    )
+
+
+def summary_from_proto(msg: pb.RunSummary) -> m.RunSummary:
+    return m.RunSummary(
+        val_bpb=optional(msg, "val_bpb"),
+        training_seconds=msg.training_seconds,
+        total_seconds=msg.total_seconds,
+        total_tokens=msg.total_tokens,
+        num_steps=msg.num_steps,
+        num_params=msg.num_params,
+        peak_memory_mb=msg.peak_memory_mb,
+        mfu_percent=optional(msg, "mfu_percent"),
+        device_name=msg.device_name,
+        overhead=m.OverheadBreakdown(**{f: getattr(msg.overhead, f) for f in _OVERHEAD_FIELDS}),
+        artifacts={
+            name: m.ArtifactRef(key=ref.key, sha256=ref.sha256, size_bytes=ref.size_bytes)
+            for name, ref in msg.artifacts.items()
+        },
+    )
+
+
+def run_to_proto(run: m.Run) -> pb.Run:
+    return pb.Run(
+        name=f"runs/{run.id}",
+        id=run.id,
+        track_id=run.track_id,
+        revision_id=run.revision_id,
+        harness_id=run.harness_id,
+        agent_id=run.agent_id,
+        purpose=enum_to_proto(run.purpose, m.RunPurpose),
+        seed=run.seed,
+        device_class=run.device_class,
+        time_budget_s=run.time_budget_s,
+        state=enum_to_proto(run.state, m.RunState),
+        failure_reason=enum_to_proto(run.failure_reason, m.FailureReason),
+        failure_message=run.failure_message,
+        summary=summary_to_proto(run.summary) if run.summary is not None else None,
+        worker_id=run.worker_id,
+        attempt=run.attempt,
+        create_time=timestamp(run.create_time),
+        start_time=timestamp(run.start_time),
+        end_time=timestamp(run.end_time),
+        heartbeat_time=timestamp(run.heartbeat_time),
+        request_id=run.request_id,
+        evaluation_id=run.evaluation_id,
+    )
+
+
+def run_from_proto(msg: pb.Run) -> m.Run:
+    return m.Run(
+        id=msg.id,
+        track_id=msg.track_id,
+        revision_id=msg.revision_id,
+        harness_id=msg.harness_id,
+        agent_id=msg.agent_id,
+        purpose=_required_enum(msg.purpose, m.RunPurpose, "purpose"),
+        seed=msg.seed,
+        device_class=msg.device_class,
+        time_budget_s=msg.time_budget_s,
+        state=_required_enum(msg.state, m.RunState, "state"),
+        failure_reason=enum_from_proto(msg.failure_reason, m.FailureReason, "failure_reason"),
+        failure_message=optional(msg, "failure_message"),
+        summary=summary_from_proto(msg.summary) if msg.HasField("summary") else None,
+        worker_id=optional(msg, "worker_id"),
+        attempt=msg.attempt,
+        create_time=_required_time(msg, "create_time"),
+        start_time=from_timestamp(msg, "start_time"),
+        end_time=from_timestamp(msg, "end_time"),
+        heartbeat_time=from_timestamp(msg, "heartbeat_time"),
+        request_id=optional(msg, "request_id"),
+        evaluation_id=optional(msg, "evaluation_id"),
+    )
+
+
+def launch_run_request(msg: api.LaunchRunRequest) -> m.LaunchRunRequest:
+    revision = optional(msg, "revision_id")
+    return m.LaunchRunRequest(
+        track_id=strip_collection(msg.track_id, "tracks"),
+        revision_id=strip_collection(revision, "revisions") if revision is not None else None,
+        seed=optional(msg, "seed"),
+        request_id=msg.request_id or None,
+    )
+
+
+def metric_point_to_proto(point: m.MetricPoint) -> pb.MetricPoint:
+    return pb.MetricPoint(
+        step=point.step, name=point.name, value=point.value, wall_seconds=point.wall_seconds
+    )
+
+
+def metric_point_from_proto(msg: pb.MetricPoint) -> m.MetricPoint:
+    return m.MetricPoint(
+        step=msg.step, name=msg.name, value=msg.value, wall_seconds=msg.wall_seconds
+    )
+
+
+def metric_series_to_proto(series: m.MetricSeries) -> api.GetMetricsResponse:
+    return api.GetMetricsResponse(
+        run_id=series.run_id,
+        points=[metric_point_to_proto(p) for p in series.points],
+        next_since_step=series.next_since_step,
+    )
+
+
+def metric_series_from_proto(msg: api.GetMetricsResponse) -> m.MetricSeries:
+    return m.MetricSeries(
+        run_id=msg.run_id,
+        points=[metric_point_from_proto(p) for p in msg.points],
+        next_since_step=optional(msg, "next_since_step"),
+    )
+
+
+def run_logs_to_proto(logs: m.RunLogs) -> api.GetRunLogsResponse:
+    return api.GetRunLogsResponse(run_id=logs.run_id, text=logs.text, truncated=logs.truncated)
+
+
+def run_logs_from_proto(msg: api.GetRunLogsResponse) -> m.RunLogs:
+    return m.RunLogs(run_id=msg.run_id, text=msg.text, truncated=msg.truncated)
+
+
+def run_event_to_proto(event: m.RunEvent) -> pb.RunEvent:
+    """The domain keeps event payloads as JSON dicts (they are stored); the proto
+    types them: STATE carries the Run, METRICS the points, LOG the text."""
+    msg = pb.RunEvent(
+        run_id=event.run_id,
+        seq=event.seq,
+        type=enum_to_proto(event.type, m.RunEventType),
+        time=timestamp(event.time),
+    )
+    if event.type is m.RunEventType.STATE:
+        msg.run.CopyFrom(run_to_proto(msgspec.convert(event.data, m.Run)))
+    elif event.type is m.RunEventType.METRICS:
+        points = msgspec.convert(event.data.get("points", []), list[m.MetricPoint])
+        msg.metrics.points.extend(metric_point_to_proto(p) for p in points)
+    else:
+        msg.log.text = str(event.data.get("text", ""))
+    return msg
+
+
+def run_event_from_proto(msg: pb.RunEvent) -> m.RunEvent:
+    """Back to the domain's shape (the same `data` the HTTP event stream sends)."""
+    payload = msg.WhichOneof("payload")
+    data: dict[str, Any]
+    if payload == "run":
+        data = msgspec.to_builtins(run_from_proto(msg.run))
+    elif payload == "metrics":
+        data = {
+            "points": msgspec.to_builtins([metric_point_from_proto(p) for p in msg.metrics.points])
+        }
+    else:
+        data = {"text": msg.log.text}
+    return m.RunEvent(
+        run_id=msg.run_id,
+        seq=msg.seq,
+        type=_required_enum(msg.type, m.RunEventType, "type"),
+        data=data,
+        time=_required_time(msg, "time"),
+    )
+
+
+# --- Evaluation and decisions --------------------------------------------------
+
+
+def sample_stats_to_proto(stats: m.SampleStats) -> pb.SampleStats:
+    return pb.SampleStats(
+        revision_id=stats.revision_id,
+        run_ids=stats.run_ids,
+        values=stats.values,
+        n=stats.n,
+        mean=stats.mean,
+        std=stats.std,
+    )
+
+
+def sample_stats_from_proto(msg: pb.SampleStats) -> m.SampleStats:
+    return m.SampleStats(
+        revision_id=msg.revision_id,
+        run_ids=list(msg.run_ids),
+        values=list(msg.values),
+        n=msg.n,
+        mean=optional(msg, "mean"),
+        std=optional(msg, "std"),
+    )
+
+
+def evaluation_to_proto(evaluation: m.Evaluation) -> pb.Evaluation:
+    return pb.Evaluation(
+        name=f"runs/{evaluation.run_id}/evaluations/{evaluation.id}",
+        id=evaluation.id,
+        run_id=evaluation.run_id,
+        track_id=evaluation.track_id,
+        state=enum_to_proto(evaluation.state, m.EvaluationState),
+        candidate=sample_stats_to_proto(evaluation.candidate),
+        reference=sample_stats_to_proto(evaluation.reference),
+        delta=evaluation.delta,
+        noise_std=evaluation.noise_std,
+        z_score=evaluation.z_score,
+        verdict=enum_to_proto(evaluation.verdict, m.Verdict),
+        diff_stats=diff_stats_to_proto(evaluation.diff_stats),
+        replicate_run_ids=evaluation.replicate_run_ids,
+        promoted=evaluation.promoted,
+        failure_message=evaluation.failure_message,
+        create_time=timestamp(evaluation.create_time),
+        finish_time=timestamp(evaluation.finish_time),
+        request_id=evaluation.request_id,
+    )
+
+
+def evaluation_from_proto(msg: pb.Evaluation) -> m.Evaluation:
+    return m.Evaluation(
+        id=msg.id,
+        run_id=msg.run_id,
+        track_id=msg.track_id,
+        state=_required_enum(msg.state, m.EvaluationState, "state"),
+        candidate=sample_stats_from_proto(msg.candidate),
+        reference=sample_stats_from_proto(msg.reference),
+        delta=optional(msg, "delta"),
+        noise_std=optional(msg, "noise_std"),
+        z_score=optional(msg, "z_score"),
+        verdict=enum_from_proto(msg.verdict, m.Verdict, "verdict"),
+        diff_stats=diff_stats_from_proto(msg.diff_stats),
+        replicate_run_ids=list(msg.replicate_run_ids),
+        promoted=msg.promoted,
+        failure_message=optional(msg, "failure_message"),
+        create_time=_required_time(msg, "create_time"),
+        finish_time=from_timestamp(msg, "finish_time"),
+        request_id=optional(msg, "request_id"),
+    )
+
+
+def evaluate_request(msg: api.EvaluateRequest) -> m.EvaluateRequest:
+    reference = optional(msg, "reference_run_id")
+    return m.EvaluateRequest(
+        reference_run_id=strip_collection(reference, "runs") if reference is not None else None,
+        replicates=optional(msg, "replicates"),
+        request_id=msg.request_id or None,
+    )
+
+
+def promote_request(msg: api.PromoteRunRequest) -> m.PromoteRequest:
+    expected = optional(msg, "expected_head_revision")
+    return m.PromoteRequest(
+        run_id=strip_collection(msg.run_id, "runs"),
+        expected_head_revision=(
+            strip_collection(expected, "revisions") if expected is not None else None
+        ),
+    )
+
+
+_LEADERBOARD_FIELDS = (
+    "rank",
+    "revision_id",
+    "author_agent_id",
+    "description",
+    "best_run_id",
+    "best_value",
+    "mean_value",
+    "runs",
+    "is_head",
+)
+
+
+def leaderboard_to_proto(board: m.Leaderboard) -> api.GetLeaderboardResponse:
+    return api.GetLeaderboardResponse(
+        track_id=board.track_id,
+        metric=board.metric,
+        entries=[
+            pb.LeaderboardEntry(**{f: getattr(e, f) for f in _LEADERBOARD_FIELDS})
+            for e in board.entries
+        ],
+    )
+
+
+def leaderboard_from_proto(msg: api.GetLeaderboardResponse) -> m.Leaderboard:
+    return m.Leaderboard(
+        track_id=msg.track_id,
+        metric=msg.metric,
+        entries=[
+            m.LeaderboardEntry(**{f: getattr(e, f) for f in _LEADERBOARD_FIELDS})
+            for e in msg.entries
+        ],
+    )

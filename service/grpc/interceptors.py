@@ -1,0 +1,211 @@
+"""Server interceptors: error mapping, authentication, request size.
+
+Each wraps the behaviour of the LoopyService handlers (health and reflection
+pass untouched) so the work happens inside the RPC, with its context:
+
+- `ErrorInterceptor` (outermost) turns a `LoopyError` into the status and
+  trailers of service/grpc/errors.py, anything else into INTERNAL.
+- `AuthInterceptor` resolves `authorization: Bearer <key>` with
+  `Loopy.authenticate` and hands the Principal to the servicer through the
+  `current_principal` context variable.
+- `RequestSizeInterceptor` refuses a request message over `max_request_bytes`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextvars import ContextVar
+from typing import Any
+
+import grpc
+
+from service.domain.errors import LoopyError, PayloadTooLarge, Unauthenticated
+from service.domain.models import Principal
+from service.domain.service import Loopy
+from service.grpc.errors import abort_internal, abort_with
+
+SERVICE_NAME = "loopy.v1.LoopyService"
+_METHOD_PREFIX = f"/{SERVICE_NAME}/"
+
+current_principal: ContextVar[Principal] = ContextVar("loopy_principal")
+
+Unary = Callable[[Any, grpc.aio.ServicerContext], Awaitable[Any]]
+Stream = Callable[[Any, grpc.aio.ServicerContext], AsyncIterator[Any]]
+Before = Callable[[Any, grpc.aio.ServicerContext], Awaitable[None]]
+
+
+def principal() -> Principal:
+    """The caller of the current RPC (set by AuthInterceptor)."""
+    return current_principal.get()
+
+
+def _wrap(
+    handler: grpc.RpcMethodHandler | None,
+    wrap_unary: Callable[[Unary], Unary],
+    wrap_stream: Callable[[Stream], Stream],
+) -> grpc.RpcMethodHandler | None:
+    if handler is None:
+        return None
+    if handler.unary_unary is not None:
+        return grpc.unary_unary_rpc_method_handler(
+            wrap_unary(handler.unary_unary),
+            request_deserializer=handler.request_deserializer,
+            response_serializer=handler.response_serializer,
+        )
+    if handler.unary_stream is not None:
+        return grpc.unary_stream_rpc_method_handler(
+            wrap_stream(handler.unary_stream),
+            request_deserializer=handler.request_deserializer,
+            response_serializer=handler.response_serializer,
+        )
+    return handler  # LoopyService has no client-streaming methods
+
+
+class _BeforeInterceptor(grpc.aio.ServerInterceptor):
+    """Runs `before(request, context)` ahead of every LoopyService method."""
+
+    async def before(self, request: Any, context: grpc.aio.ServicerContext) -> None:
+        raise NotImplementedError
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler:
+        handler = await continuation(handler_call_details)
+        if not handler_call_details.method.startswith(_METHOD_PREFIX):  # type: ignore[attr-defined]
+            return handler
+        before = self.before
+
+        def unary(behavior: Unary) -> Unary:
+            async def wrapped(request: Any, context: grpc.aio.ServicerContext) -> Any:
+                await before(request, context)
+                return await behavior(request, context)
+
+            return wrapped
+
+        def stream(behavior: Stream) -> Stream:
+            async def wrapped(
+                request: Any, context: grpc.aio.ServicerContext
+            ) -> AsyncIterator[Any]:
+                await before(request, context)
+                async for response in behavior(request, context):
+                    yield response
+
+            return wrapped
+
+        return _wrap(handler, unary, stream)  # type: ignore[return-value]
+
+
+class AuthInterceptor(_BeforeInterceptor):
+    """The domain judges keys (`Loopy.authenticate`); successful lookups are cached
+    for `ttl_s`, keyed by the key's hash, so hot read paths skip the store. A
+    revoked key keeps working for at most `ttl_s`."""
+
+    def __init__(self, core: Loopy, ttl_s: float = 5.0, max_entries: int = 10_000) -> None:
+        self._core = core
+        self._ttl_s = ttl_s
+        self._max_entries = max_entries
+        self._cache: dict[str, tuple[Principal, float]] = {}
+
+    async def before(self, request: Any, context: grpc.aio.ServicerContext) -> None:
+        # Each RPC runs in its own task, so the value cannot leak into another call.
+        current_principal.set(await self.authenticate(context.invocation_metadata() or ()))
+
+    async def authenticate(self, metadata: Any) -> Principal:
+        header = _metadata_value(metadata, "authorization")
+        key = bearer_key(header)
+        if key is None:
+            if header:
+                raise Unauthenticated(
+                    "The authorization metadata must be `Bearer <api key>`",
+                    details={"metadata": "authorization"},
+                )
+            # The domain words the error for a missing key.
+            return await asyncio.to_thread(self._core.authenticate, None)
+        digest = hashlib.sha256(key.encode()).hexdigest()
+        hit = self._cache.get(digest)
+        if hit is not None and hit[1] > time.monotonic():
+            return hit[0]
+        caller = await asyncio.to_thread(self._core.authenticate, key)
+        if len(self._cache) >= self._max_entries:
+            self._cache.clear()
+        # Only the event loop touches the cache, so no lock is needed.
+        self._cache[digest] = (caller, time.monotonic() + self._ttl_s)
+        return caller
+
+
+def _metadata_value(metadata: Any, name: str) -> str | None:
+    for key, value in metadata:
+        if key.lower() == name and isinstance(value, str):
+            return value
+    return None
+
+
+def bearer_key(header: str | None) -> str | None:
+    """The key of `Bearer <key>`; None when there is no such header."""
+    if not header:
+        return None
+    scheme, _, token = header.strip().partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    return token.strip()
+
+
+class RequestSizeInterceptor(_BeforeInterceptor):
+    def __init__(self, max_request_bytes: int) -> None:
+        self._limit = max_request_bytes
+
+    async def before(self, request: Any, context: grpc.aio.ServicerContext) -> None:
+        size = request.ByteSize()
+        if size > self._limit:
+            raise PayloadTooLarge(
+                f"request is {size} bytes; the limit is {self._limit}",
+                details={"size_bytes": size, "limit_bytes": self._limit},
+            )
+
+
+class ErrorInterceptor(grpc.aio.ServerInterceptor):
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler:
+        handler = await continuation(handler_call_details)
+        method: str = handler_call_details.method  # type: ignore[attr-defined]
+        if not method.startswith(_METHOD_PREFIX):
+            return handler
+
+        def unary(behavior: Unary) -> Unary:
+            async def wrapped(request: Any, context: grpc.aio.ServicerContext) -> Any:
+                try:
+                    return await behavior(request, context)
+                except grpc.aio.AbortError:
+                    raise
+                except LoopyError as error:
+                    await abort_with(context, error)
+                except Exception:
+                    await abort_internal(context, method)
+
+            return wrapped
+
+        def stream(behavior: Stream) -> Stream:
+            async def wrapped(
+                request: Any, context: grpc.aio.ServicerContext
+            ) -> AsyncIterator[Any]:
+                try:
+                    async for response in behavior(request, context):
+                        yield response
+                except grpc.aio.AbortError:
+                    raise
+                except LoopyError as error:
+                    await abort_with(context, error)
+                except Exception:
+                    await abort_internal(context, method)
+
+            return wrapped
+
+        return _wrap(handler, unary, stream)  # type: ignore[return-value]

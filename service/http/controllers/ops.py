@@ -1,0 +1,71 @@
+"""Health and metrics: no key needed, so orchestrators and scrapers can reach them."""
+
+from __future__ import annotations
+
+import anyio.to_thread
+from litestar import Response, get
+from litestar.di import NamedDependency
+from litestar.openapi import ResponseSpec
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from service.domain.service import Loopy
+from service.http.schemas import HealthStatus
+from service.http.telemetry import Telemetry
+
+
+@get(
+    "/healthz",
+    operation_id="Healthz",
+    summary="Liveness: the process is up",
+    tags=["health"],
+)
+async def healthz() -> HealthStatus:
+    """Answers 200 as long as the process serves requests. No key needed."""
+    return HealthStatus(status="ok")
+
+
+@get(
+    "/readyz",
+    operation_id="Readyz",
+    summary="Readiness: the metadata store answers",
+    tags=["health"],
+    responses={
+        503: ResponseSpec(
+            data_container=HealthStatus,
+            description="The metadata store does not answer.",
+            generate_examples=False,
+        )
+    },
+)
+async def readyz(core: NamedDependency[Loopy]) -> Response[HealthStatus]:
+    """200 when the metadata store answers a ping, 503 otherwise. No key needed."""
+    try:
+        store_ok = bool(await anyio.to_thread.run_sync(core.meta.ping))
+    except Exception:  # a failing ping means "not ready", never a 500
+        store_ok = False
+    return Response(
+        HealthStatus(
+            status="ok" if store_ok else "unavailable", checks={"metadata_store": store_ok}
+        ),
+        status_code=200 if store_ok else 503,
+    )
+
+
+@get(
+    "/metrics",
+    operation_id="PrometheusMetrics",
+    summary="Prometheus metrics",
+    tags=["health"],
+    media_type=CONTENT_TYPE_LATEST,
+    responses={
+        200: ResponseSpec(
+            data_container=str,
+            media_type="text/plain",
+            description="Prometheus text exposition: request counts and latency per operation.",
+            generate_examples=False,
+        )
+    },
+)
+async def prometheus_metrics(telemetry: NamedDependency[Telemetry]) -> Response[bytes]:
+    """Request counts and latency histograms per operation, in Prometheus text format."""
+    return Response(content=generate_latest(telemetry.registry), media_type=CONTENT_TYPE_LATEST)

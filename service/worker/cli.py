@@ -1,0 +1,97 @@
+"""`loopy worker` and `loopy up`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+
+def register(subparsers: Any) -> None:
+    worker = subparsers.add_parser(
+        "worker",
+        help="consume runs from a device-class queue and train them on one device",
+        description=(
+            "Start a worker bound to one device. It takes runs from the queue of its "
+            "device class (cpu or cuda by default), one at a time, and trains each in a "
+            "fresh sandboxed child. Stores and broker come from LOOPY_* variables."
+        ),
+    )
+    worker.add_argument("--device", default="cpu", help="cpu or cuda:N (default: cpu)")
+    worker.add_argument(
+        "--queue", default=None, help="queue to consume (default: the device class, cpu or cuda)"
+    )
+    worker.add_argument(
+        "--concurrency", type=int, default=1, help="runs at once on this device (default: 1)"
+    )
+    worker.add_argument("--data-dir", default=None, help="override LOOPY_DATA_DIR")
+    worker.set_defaults(func=_worker)
+
+    up = subparsers.add_parser(
+        "up",
+        help="start everything on this machine: API, one worker, demo harness, baseline track",
+        description=(
+            "The embedded default: SQLite, a local artifact directory and a broker that "
+            "needs no server, all under the data dir; the API (HTTP and gRPC) and one "
+            "worker on the local device. Ctrl-C stops everything."
+        ),
+    )
+    up.add_argument("--data-dir", default=None, help="where everything lives (LOOPY_DATA_DIR)")
+    up.add_argument("--http-port", type=int, default=None, help="HTTP port (default 8000)")
+    up.add_argument("--grpc-port", type=int, default=None, help="gRPC port (default 50051)")
+    up.add_argument(
+        "--device", default=None, help="worker device (default: cuda:0 when available, else cpu)"
+    )
+    up.add_argument(
+        "--budget", type=float, default=None, help="training seconds per run of the baseline track"
+    )
+    up.add_argument(
+        "--harness",
+        default=None,
+        help="prepared harness dir for the baseline track (default: build the demo harness)",
+    )
+    up.set_defaults(func=_up)
+
+
+def _configure_logging(settings: Any) -> None:
+    try:
+        from service.log import configure_logging
+    except ImportError:  # the shared set-up is not there: plain structlog defaults
+        import logging
+
+        logging.basicConfig(level=settings.log_level.upper())
+        return
+    configure_logging(settings)
+
+
+def _worker(args: argparse.Namespace) -> int:
+    from service.settings import load_settings
+    from service.worker.process import WorkerProcess
+
+    overrides: dict[str, Any] = {}
+    if args.data_dir:
+        overrides["data_dir"] = args.data_dir
+    settings = load_settings(**overrides)
+    _configure_logging(settings)
+    try:
+        process = WorkerProcess(
+            settings, device=args.device, queue=args.queue, concurrency=args.concurrency
+        )
+    except ValueError as exc:
+        print(f"loopy worker: {exc}", file=sys.stderr)
+        return 2
+    process.run()
+    return 0
+
+
+def _up(args: argparse.Namespace) -> int:
+    from service.worker.embedded import run_embedded
+
+    return run_embedded(
+        data_dir=args.data_dir,
+        http_port=args.http_port,
+        grpc_port=args.grpc_port,
+        device=args.device,
+        budget_s=args.budget,
+        harness_dir=args.harness,
+    )

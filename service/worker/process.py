@@ -1,0 +1,160 @@
+"""One worker process: a Celery consumer bound to one device.
+
+Everything slow is done here once per process, before the first message:
+the stores are opened, torch and the trainer are imported, and harnesses stay
+in the local cache between runs. Each run still gets a fresh sandboxed child
+from the trainer's runner.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import time
+from pathlib import Path
+from typing import Any
+
+import structlog
+from celery import Celery, signals
+
+from service.settings import Settings
+from service.worker.cache import HarnessCache
+from service.worker.celery_app import (
+    EXECUTE_RUN_TASK,
+    create_celery_app,
+    embedded_broker_dir,
+    is_embedded_broker,
+)
+from service.worker.dispatch import CeleryDispatcher
+from service.worker.reaper import Reaper, reap_interval_for
+from service.worker.supervisor import RunExecutor, heartbeat_interval_for
+
+log = structlog.get_logger(__name__)
+
+# Extra RunConfig fields for every run of this worker, as JSON (e.g. a tiny
+# model for tests). Operators normally leave it unset.
+RUN_OPTIONS_ENV = "LOOPY_WORKER_RUN_OPTIONS"
+
+# The embedded broker keeps each consumed message in a "processed" folder
+# (that rename is what makes a hand-off atomic); older ones are deleted.
+PROCESSED_MESSAGE_TTL_S = 600.0
+
+
+def device_class_of(device: str) -> str:
+    """The default queue of a device: "cpu" or "cuda" (for cuda:N)."""
+    return device.split(":", 1)[0]
+
+
+def validate_device(device: str) -> str:
+    kind, _, index = device.partition(":")
+    if kind == "cpu" and not index:
+        return device
+    if kind == "cuda" and (not index or index.isdigit()):
+        return device if index else "cuda:0"
+    raise ValueError(f"device must be cpu or cuda:N, not {device!r}")
+
+
+def run_options_from_env() -> dict[str, Any]:
+    raw = os.environ.get(RUN_OPTIONS_ENV, "").strip()
+    if not raw:
+        return {}
+    options = json.loads(raw)
+    if not isinstance(options, dict):
+        raise ValueError(f"{RUN_OPTIONS_ENV} must be a JSON object")
+    return options
+
+
+class WorkerProcess:
+    """Wires core, cache, executor, reaper and the Celery consumer together."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        device: str,
+        queue: str | None = None,
+        concurrency: int = 1,
+        run_options: dict[str, Any] | None = None,
+    ) -> None:
+        from service.wiring import build_core
+
+        self.settings = settings
+        self.device = validate_device(device)
+        self.queue = queue or device_class_of(self.device)
+        self.concurrency = max(1, concurrency)
+        self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{self.device}"
+        self.app: Celery = create_celery_app(settings)
+        self.core = build_core(settings, dispatcher=CeleryDispatcher(settings, self.app))
+        cache_root = Path(settings.effective_worker_cache_dir)
+        self.cache = HarnessCache(cache_root, self.core.artifacts)
+        self.executor = RunExecutor(
+            self.core,
+            self.cache,
+            worker_id=self.worker_id,
+            device=self.device,
+            work_dir=cache_root / "work" / f"{os.getpid()}",
+            heartbeat_interval_s=heartbeat_interval_for(settings.heartbeat_timeout_s),
+            run_options=run_options if run_options is not None else run_options_from_env(),
+        )
+        self.reaper = Reaper(self.core, reap_interval_for(settings.heartbeat_timeout_s))
+        self._bind_task()
+
+    def _bind_task(self) -> None:
+        executor = self.executor
+        embedded = is_embedded_broker(self.app.conf.broker_url or "")
+        processed = embedded_broker_dir(self.settings.data_dir) / "processed"
+
+        @self.app.task(name=EXECUTE_RUN_TASK, ignore_result=True)
+        def execute_run(run_id: str) -> str:
+            try:
+                return executor.execute(run_id)
+            finally:
+                if embedded:
+                    _prune_processed(processed)
+
+        @signals.worker_shutting_down.connect(weak=False)
+        def _on_shutdown(**_: Any) -> None:
+            executor.request_shutdown()
+
+    def warm_up(self) -> None:
+        """Pay the import cost of the trainer (torch) before the first run."""
+        started = time.monotonic()
+        self.executor.runner()
+        log.info("worker.warm", seconds=round(time.monotonic() - started, 2))
+
+    def run(self) -> None:
+        self.warm_up()
+        self.reaper.start()
+        log.info("worker.started", worker_id=self.worker_id, queue=self.queue, device=self.device)
+        pool = "solo" if self.concurrency == 1 else "threads"
+        argv = [
+            "worker",
+            f"--pool={pool}",
+            f"--concurrency={self.concurrency}",
+            f"--queues={self.queue}",
+            f"--hostname=loopy-{os.getpid()}@{socket.gethostname()}",
+            f"--loglevel={self.settings.log_level.upper()}",
+            "--without-mingle",
+            "--without-gossip",
+            "--without-heartbeat",
+        ]
+        try:
+            self.app.worker_main(argv)
+        finally:
+            self.reaper.stop()
+            log.info("worker.stopped", worker_id=self.worker_id)
+
+
+def _prune_processed(folder: Path) -> None:
+    cutoff = time.time() - PROCESSED_MESSAGE_TTL_S
+    try:
+        entries = list(os.scandir(folder))
+    except FileNotFoundError:
+        return
+    for entry in entries:
+        try:
+            if entry.stat().st_mtime < cutoff:
+                os.unlink(entry.path)
+        except FileNotFoundError:
+            pass

@@ -1,0 +1,386 @@
+"""What a worker does with one run: claim, fetch, train, forward, upload, complete.
+
+`RunExecutor.execute(run_id)` is the body of the Celery task. It is safe to
+call for any delivery of any message: `Loopy.claim_run` admits exactly one.
+While the trainer's runner supervises the sandboxed child, two helper threads
+run beside it: a heartbeat (which also notices a cancel: the run is no longer
+RUNNING on this worker, so the child is killed) and a forwarder that writes
+metric points and log text to the metadata store in small batches.
+"""
+
+from __future__ import annotations
+
+import shutil
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from service.domain.models import (
+    ArtifactRef,
+    FailureReason,
+    MetricPoint,
+    OverheadBreakdown,
+    Run,
+    RunAssignment,
+    RunOutcome,
+    RunState,
+    RunSummary,
+)
+from service.domain.service import Loopy
+from service.worker.cache import HarnessCache
+
+log = structlog.get_logger(__name__)
+
+# Flushing metrics this often keeps "a watcher sees a point within 1 s" with
+# room for the watcher's own polling.
+METRIC_FLUSH_INTERVAL_S = 0.25
+MAX_LOG_EVENT_CHARS = 32_000
+
+
+def run_artifact_key(run_id: str, file_name: str) -> str:
+    return f"runs/{run_id}/{file_name}"
+
+
+def heartbeat_interval_for(timeout_s: float) -> float:
+    """A few beats per timeout, at most every 2 s (a cancel is noticed on a beat)."""
+    return max(0.2, min(2.0, timeout_s / 4))
+
+
+class Forwarder:
+    """Collects metric points and log text from the runner's callbacks (any
+    thread) and writes them to the store in batches from one thread."""
+
+    def __init__(self, core: Loopy, run_id: str, interval_s: float = METRIC_FLUSH_INTERVAL_S):
+        self.core = core
+        self.run_id = run_id
+        self.interval_s = interval_s
+        self._points: list[MetricPoint] = []
+        self._log: list[str] = []
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name=f"forward-{run_id}", daemon=True)
+        self.points_sent = 0
+
+    def on_metrics(self, points: list[dict[str, Any]]) -> None:
+        batch = [
+            MetricPoint(
+                step=int(p["step"]),
+                name=str(p["name"]),
+                value=float(p["value"]),
+                wall_seconds=float(p.get("wall_seconds", 0.0)),
+            )
+            for p in points
+        ]
+        with self._lock:
+            self._points.extend(batch)
+
+    def on_log(self, text: str) -> None:
+        with self._lock:
+            self._log.append(text)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def close(self) -> None:
+        """Stop the thread and write what is left (idempotent)."""
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join()
+        self.flush()
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.interval_s):
+            self.flush()
+
+    def flush(self) -> None:
+        with self._lock:
+            points, self._points = self._points, []
+            text, self._log = "".join(self._log), []
+        try:
+            if points:
+                self.core.record_metrics(self.run_id, points)
+                self.points_sent += len(points)
+            for start in range(0, len(text), MAX_LOG_EVENT_CHARS):
+                self.core.record_log(self.run_id, text[start : start + MAX_LOG_EVENT_CHARS])
+        except Exception as exc:
+            # The store is briefly unreachable: keep the batch for the next flush
+            # (append_metrics overwrites by (step, name), so a retry is harmless).
+            log.warning("run.forward_failed", run_id=self.run_id, error=str(exc))
+            with self._lock:
+                self._points[:0] = points
+                if text:
+                    self._log.insert(0, text)
+
+
+class Heartbeat:
+    """Beats for the run; when the core answers False the run was cancelled (or
+    reaped) and is no longer ours: set `cancel` so the runner kills the child."""
+
+    def __init__(
+        self, core: Loopy, run_id: str, worker_id: str, interval_s: float, cancel: threading.Event
+    ) -> None:
+        self.core = core
+        self.run_id = run_id
+        self.worker_id = worker_id
+        self.interval_s = interval_s
+        self.cancel = cancel
+        self.lost = threading.Event()  # the run is no longer RUNNING on this worker
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name=f"heartbeat-{run_id}", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join()
+
+    def beat(self) -> None:
+        try:
+            alive = self.core.heartbeat(self.run_id, self.worker_id)
+        except Exception as exc:  # a store blip must not kill a healthy run
+            log.warning("run.heartbeat_failed", run_id=self.run_id, error=str(exc))
+            return
+        if not alive and not self.lost.is_set():
+            log.info("run.stop_requested", run_id=self.run_id)
+            self.lost.set()
+            self.cancel.set()
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.interval_s):
+            self.beat()
+
+
+class RunExecutor:
+    """Executes runs on one device for one worker process."""
+
+    def __init__(
+        self,
+        core: Loopy,
+        cache: HarnessCache,
+        *,
+        worker_id: str,
+        device: str,
+        work_dir: str | Path,
+        heartbeat_interval_s: float,
+        run_options: dict[str, Any] | None = None,
+        runner: Callable[..., Any] | None = None,
+    ) -> None:
+        self.core = core
+        self.cache = cache
+        self.worker_id = worker_id
+        self.device = device
+        self.work_dir = Path(work_dir)
+        self.heartbeat_interval_s = heartbeat_interval_s
+        self.run_options = dict(run_options or {})
+        self._runner = runner
+        self.shutting_down = threading.Event()
+        self._current_cancel: threading.Event | None = None
+        self._current_lock = threading.Lock()
+
+    # The trainer is imported once per worker process, not once per run.
+    def runner(self) -> Callable[..., Any]:
+        if self._runner is None:
+            from trainer.runner import run
+
+            self._runner = run
+        return self._runner
+
+    def request_shutdown(self) -> None:
+        """Stop the child of the current run; the run is left for the reaper to re-queue."""
+        self.shutting_down.set()
+        with self._current_lock:
+            if self._current_cancel is not None:
+                self._current_cancel.set()
+
+    def execute(self, run_id: str) -> str:
+        """Run the run if this delivery wins the claim; returns what happened."""
+        assignment = self.core.claim_run(run_id, self.worker_id)
+        if assignment is None:
+            log.info("run.claim_refused", run_id=run_id, worker_id=self.worker_id)
+            return "skipped"
+        run = assignment.run
+        bound = log.bind(run_id=run.id, track_id=run.track_id, worker_id=self.worker_id)
+        bound.info("run.started", attempt=run.attempt, device=self.device)
+
+        cancel = threading.Event()
+        heartbeat = Heartbeat(self.core, run.id, self.worker_id, self.heartbeat_interval_s, cancel)
+        forwarder = Forwarder(self.core, run.id)
+        out_dir = self.work_dir / run.id
+        with self._current_lock:
+            self._current_cancel = cancel
+        heartbeat.start()
+        forwarder.start()
+        try:
+            return self._supervise(assignment, cancel, heartbeat, forwarder, out_dir, bound)
+        except Exception as exc:
+            bound.exception("run.worker_error")
+            forwarder.close()
+            heartbeat.stop()
+            if heartbeat.lost.is_set():
+                return "cancelled"
+            return self._finish_without_training(
+                run, FailureReason.CRASH, f"worker error: {type(exc).__name__}: {exc}"
+            )
+        finally:
+            forwarder.close()
+            heartbeat.stop()
+            with self._current_lock:
+                self._current_cancel = None
+            shutil.rmtree(out_dir, ignore_errors=True)
+
+    def _supervise(
+        self,
+        assignment: RunAssignment,
+        cancel: threading.Event,
+        heartbeat: Heartbeat,
+        forwarder: Forwarder,
+        out_dir: Path,
+        bound: Any,
+    ) -> str:
+        run = assignment.run
+        started = time.monotonic()
+        try:
+            harness_dir = self.cache.ensure(assignment.harness)
+        except Exception as exc:
+            bound.error("run.harness_unavailable", error=str(exc))
+            return self._finish_without_training(
+                run, FailureReason.CRASH, f"the worker could not fetch the harness: {exc}"
+            )
+        fetch_s = time.monotonic() - started
+        if out_dir.exists():
+            shutil.rmtree(out_dir)
+        out_dir.mkdir(parents=True)
+        result = self._train(assignment.source, run, harness_dir, out_dir, forwarder, cancel)
+        forwarder.close()  # every point is stored before the run is marked finished
+        heartbeat.stop()
+        if heartbeat.lost.is_set():
+            bound.info("run.abandoned", reason="no longer RUNNING on this worker")
+            return "cancelled"
+        if self.shutting_down.is_set() and result.state == "CANCELLED":
+            # Left RUNNING: its heartbeat stops and the reaper re-queues it.
+            bound.info("run.interrupted", reason="worker shutting down")
+            return "interrupted"
+        upload_started = time.monotonic()
+        artifacts = self._upload(run.id, assignment.source, result)
+        upload_s = time.monotonic() - upload_started
+        outcome = _outcome(result, _queue_wait_seconds(run), fetch_s, upload_s, artifacts)
+        done = self.core.complete_run(run.id, self.worker_id, outcome)
+        bound.info(
+            "run.finished",
+            state=str(outcome.state),
+            failure_reason=outcome.failure_reason,
+            val_bpb=outcome.summary.val_bpb if outcome.summary else None,
+            recorded=done is not None,
+            points=forwarder.points_sent,
+        )
+        return str(outcome.state)
+
+    def _train(
+        self,
+        source: str,
+        run: Run,
+        harness_dir: Path,
+        out_dir: Path,
+        forwarder: Forwarder,
+        cancel: threading.Event,
+    ) -> Any:
+        from trainer.runner import RunConfig
+
+        options = dict(self.run_options)
+        config = RunConfig(
+            harness_dir=str(harness_dir),
+            train_source=source,
+            budget_s=float(run.time_budget_s),
+            device=self.device,
+            seed=int(run.seed),
+            out_dir=str(out_dir),
+            **options,
+        )
+        if self.shutting_down.is_set():
+            cancel.set()
+        return self.runner()(
+            config, on_metrics=forwarder.on_metrics, on_log=forwarder.on_log, cancel=cancel
+        )
+
+    def _upload(self, run_id: str, source: str, result: Any) -> dict[str, ArtifactRef]:
+        refs: dict[str, ArtifactRef] = {}
+        refs["source"] = self.core.artifacts.put_bytes(
+            run_artifact_key(run_id, "source.py"), source.encode("utf-8")
+        )
+        for name, file_name, path in (
+            ("log", "log.txt", getattr(result, "log_path", None)),
+            ("checkpoint", "checkpoint.pt", getattr(result, "checkpoint_path", None)),
+        ):
+            if path and Path(path).is_file():
+                with open(path, "rb") as f:
+                    refs[name] = self.core.artifacts.put(
+                        run_artifact_key(run_id, file_name), f, Path(path).stat().st_size
+                    )
+        return refs
+
+    def _finish_without_training(self, run: Run, reason: FailureReason, message: str) -> str:
+        outcome = RunOutcome(
+            state=RunState.FAILED,
+            failure_reason=reason,
+            failure_message=message,
+            summary=RunSummary(
+                overhead=OverheadBreakdown(queue_wait_seconds=_queue_wait_seconds(run))
+            ),
+        )
+        self.core.complete_run(run.id, self.worker_id, outcome)
+        return str(RunState.FAILED)
+
+
+def _queue_wait_seconds(run: Run) -> float:
+    if run.start_time is None:
+        return 0.0
+    return max(0.0, (run.start_time - run.create_time).total_seconds())
+
+
+def _outcome(
+    result: Any,
+    queue_wait_s: float,
+    fetch_s: float,
+    upload_s: float,
+    artifacts: dict[str, ArtifactRef],
+) -> RunOutcome:
+    state = RunState.SUCCEEDED if result.state == "SUCCEEDED" else RunState.FAILED
+    reason = None
+    if state == RunState.FAILED:
+        raw = result.failure_reason or "CRASH"
+        reason = FailureReason(raw) if raw in FailureReason.__members__ else FailureReason.CRASH
+        if result.state == "CANCELLED":
+            # The runner stopped on our cancel without the run being cancelled
+            # through the API (e.g. the worker is stopping): not the code's fault.
+            reason = FailureReason.WORKER_LOST
+    summary = RunSummary(
+        val_bpb=result.val_bpb,
+        training_seconds=float(result.training_seconds or 0.0),
+        total_seconds=float(result.total_seconds or 0.0),
+        total_tokens=int(result.total_tokens or 0),
+        num_steps=int(result.num_steps or 0),
+        num_params=int(result.num_params or 0),
+        peak_memory_mb=float(result.peak_memory_mb or 0.0),
+        mfu_percent=result.mfu_percent,
+        device_name=str(result.device_name or ""),
+        overhead=OverheadBreakdown(
+            queue_wait_seconds=queue_wait_s,
+            startup_seconds=fetch_s + float(result.startup_seconds or 0.0),
+            training_seconds=float(result.training_seconds or 0.0),
+            eval_seconds=float(result.eval_seconds or 0.0),
+            upload_seconds=upload_s,
+        ),
+        artifacts=artifacts,
+    )
+    return RunOutcome(
+        state=state,
+        failure_reason=reason,
+        failure_message=result.failure_message,
+        summary=summary,
+    )

@@ -1,0 +1,140 @@
+"""Fixtures for the gRPC integration tests: a real grpc.aio server on 127.0.0.1
+port 0 over one domain core (in-memory stores, recording dispatcher), a real
+channel, keys, and a helper that plays the worker for a run."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import grpc
+import pytest
+
+from service.domain.fakes import MemoryArtifactStore, RecordingDispatcher
+from service.domain.models import (
+    Harness,
+    MetricPoint,
+    Run,
+    RunOutcome,
+    RunState,
+    RunSummary,
+)
+from service.domain.service import Loopy
+from service.grpc.gen.loopy.v1 import loopy_service_pb2_grpc as rpc
+from service.grpc.server import create_grpc_server
+from service.stores.memory import MemoryMetadataStore
+
+MAX_REQUEST_BYTES = 64 * 1024
+
+BASELINE_SOURCE = '''"""A tiny train.py: the service never runs it in these tests."""
+import torch
+
+LEARNING_RATE = 3e-4  # AdamW
+
+
+def build_model(config):
+    return torch.nn.Embedding(config["vocab_size"], config["vocab_size"])
+
+
+def train(ctx):
+    model = build_model({"vocab_size": ctx.vocab_size})
+    ctx.save(model, {"vocab_size": ctx.vocab_size})
+'''
+
+
+def make_harness(harness_id: str = "harness0001") -> Harness:
+    return Harness(
+        id=harness_id,
+        description="tiny test harness",
+        vocab_size=256,
+        seq_len=64,
+        eval_tokens=4096,
+        bos_token_id=0,
+        time_budget_s=10.0,
+        metric="val_bpb",
+        files={"manifest.json": "0" * 64},
+        size_bytes=1234,
+        create_time=datetime(2025, 1, 1, tzinfo=UTC),
+    )
+
+
+def play_worker(
+    core: Loopy,
+    run_id: str,
+    val_bpb: float | None,
+    *,
+    steps: int = 3,
+    worker_id: str = "worker-1",
+    log_text: str = "step 0 loss 5.5\n",
+) -> Run:
+    """Do what a worker does: claim, report metrics and logs, complete."""
+    assert core.claim_run(run_id, worker_id) is not None
+    core.record_metrics(
+        run_id,
+        [
+            MetricPoint(step=s, name="loss", value=5.5 - s, wall_seconds=0.1 * s)
+            for s in range(steps)
+        ],
+    )
+    core.record_log(run_id, log_text)
+    if val_bpb is None:
+        outcome = RunOutcome(state=RunState.FAILED, failure_reason=None, failure_message="crashed")
+    else:
+        outcome = RunOutcome(
+            state=RunState.SUCCEEDED,
+            summary=RunSummary(
+                val_bpb=val_bpb, training_seconds=1.0, total_seconds=2.0, num_steps=steps
+            ),
+        )
+    finished = core.complete_run(run_id, worker_id, outcome)
+    assert finished is not None
+    return finished
+
+
+@pytest.fixture
+def baseline_source() -> str:
+    return BASELINE_SOURCE
+
+
+@pytest.fixture
+def play(core: Loopy) -> Callable[..., Run]:
+    """`play(run_id, val_bpb, steps=3)`: be the worker for one run."""
+
+    def play_run(run_id: str, val_bpb: float | None, **kwargs: Any) -> Run:
+        return play_worker(core, run_id, val_bpb, **kwargs)
+
+    return play_run
+
+
+@pytest.fixture
+def core() -> Loopy:
+    core = Loopy(MemoryMetadataStore(), MemoryArtifactStore(), RecordingDispatcher())
+    core.meta.put_harness(make_harness())
+    return core
+
+
+@pytest.fixture
+def admin_key(core: Loopy) -> str:
+    return core.bootstrap_admin("admin").api_key
+
+
+@pytest.fixture
+async def grpc_port(core: Loopy) -> AsyncIterator[int]:
+    server, port = create_grpc_server(core, "127.0.0.1:0", max_request_bytes=MAX_REQUEST_BYTES)
+    await server.start()
+    try:
+        yield port
+    finally:
+        await server.stop(None)
+
+
+@pytest.fixture
+async def channel(grpc_port: int) -> AsyncIterator[grpc.aio.Channel]:
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{grpc_port}") as channel:
+        yield channel
+
+
+@pytest.fixture
+def stub(channel: grpc.aio.Channel) -> rpc.LoopyServiceStub:
+    return rpc.LoopyServiceStub(channel)

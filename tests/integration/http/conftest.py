@@ -1,0 +1,259 @@
+"""Fixtures for the HTTP transport tests: a real `Loopy` core over an in-memory
+(or SQLite) metadata store, the in-memory artifact store and a recording
+dispatcher; tests play the worker through the core's worker-facing methods."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+from litestar.testing import AsyncTestClient
+
+from service.domain.fakes import MemoryArtifactStore, RecordingDispatcher
+from service.domain.models import (
+    Harness,
+    MetricPoint,
+    RunOutcome,
+    RunState,
+    RunSummary,
+)
+from service.domain.service import Loopy
+from service.http.app import create_app
+from service.settings import Settings
+from service.stores.memory import MemoryMetadataStore
+
+BASELINE_SOURCE = '''"""A tiny train.py for transport tests (never executed here)."""
+import torch
+
+LEARNING_RATE = 3e-4  # AdamW
+
+
+def build_model(config):
+    return torch.nn.Embedding(config["vocab_size"], config["vocab_size"])
+
+
+def train(ctx):
+    model = build_model({"vocab_size": ctx.vocab_size})
+    ctx.save(model, {"vocab_size": ctx.vocab_size})
+'''
+
+MAX_REQUEST_BYTES = 64_000
+WORKER_ID = "worker-http-test"
+
+
+def auth(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
+
+
+@pytest.fixture
+def settings(tmp_path: Any) -> Settings:
+    return Settings(data_dir=str(tmp_path), max_request_bytes=MAX_REQUEST_BYTES)
+
+
+@pytest.fixture
+def store_kind() -> str:
+    """Overridden (parametrised) by modules that also run on SQLite."""
+    return "memory"
+
+
+@pytest.fixture
+def core(store_kind: str, tmp_path: Any) -> Iterator[Loopy]:
+    if store_kind == "sqlite":
+        from service.stores import open_metadata_store
+
+        meta: Any = open_metadata_store(f"sqlite:///{tmp_path / 'loopy.db'}")
+    else:
+        meta = MemoryMetadataStore()
+    core = Loopy(meta, MemoryArtifactStore(), RecordingDispatcher())
+    yield core
+    meta.close()
+
+
+@pytest.fixture
+def dispatcher(core: Loopy) -> RecordingDispatcher:
+    assert isinstance(core.dispatcher, RecordingDispatcher)
+    return core.dispatcher
+
+
+@pytest.fixture
+def admin_key(core: Loopy) -> str:
+    return core.bootstrap_admin("admin").api_key
+
+
+@pytest.fixture
+def agent_key(core: Loopy, admin_key: str) -> str:
+    from service.domain.service import CreateAgentRequest
+
+    admin = core.authenticate(admin_key)
+    return core.create_agent(admin, CreateAgentRequest(name="agent-1")).api_key
+
+
+@pytest.fixture
+def harness_id(core: Loopy) -> str:
+    """A registered harness (its files are the trainer's business, not the transport's)."""
+    harness = Harness(
+        id="00aa11bb22cc33dd",
+        description="transport-test harness",
+        vocab_size=256,
+        seq_len=64,
+        eval_tokens=4096,
+        bos_token_id=0,
+        time_budget_s=5.0,
+        metric="val_bpb",
+        files={"manifest.json": "0" * 64},
+        size_bytes=1024,
+        create_time=datetime.now(UTC),
+    )
+    core.meta.put_harness(harness)
+    return harness.id
+
+
+@pytest.fixture
+async def client(core: Loopy, settings: Settings) -> AsyncIterator[AsyncTestClient[Any]]:
+    async with AsyncTestClient(app=create_app(core, settings)) as test_client:
+        yield test_client
+
+
+def track_body(harness_id: str, track_id: str = "http-track", **extra: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "track_id": track_id,
+        "harness_id": harness_id,
+        "display_name": "HTTP test track",
+        "baseline_source": BASELINE_SOURCE,
+        "device_class": "cpu",
+        "time_budget_s": 5.0,
+        "policy": {"calibration_runs": 2, "replicates": 2, "k_sigma": 2.0},
+    }
+    body.update(extra)
+    return body
+
+
+def finish_run(
+    core: Loopy,
+    run_id: str,
+    val_bpb: float | None = 1.0,
+    *,
+    steps: int = 5,
+    state: RunState = RunState.SUCCEEDED,
+    log_text: str = "step 0 loss 5.5\n",
+) -> None:
+    """Play the worker: claim the run, report metrics and a log, complete it."""
+    assert core.claim_run(run_id, WORKER_ID) is not None
+    core.record_metrics(
+        run_id,
+        [
+            MetricPoint(step=s, name=name, value=value, wall_seconds=0.1 * s)
+            for s in range(steps)
+            for name, value in (("loss", 5.0 - 0.1 * s), ("lr", 3e-4))
+        ],
+    )
+    core.record_log(run_id, log_text)
+    log_ref = core.artifacts.put_bytes(f"runs/{run_id}/log", log_text.encode())
+    summary = RunSummary(
+        val_bpb=val_bpb,
+        training_seconds=1.5,
+        total_seconds=2.0,
+        total_tokens=10_000,
+        num_steps=steps,
+        num_params=65_536,
+        peak_memory_mb=12.0,
+        device_name="cpu",
+        artifacts={"log": log_ref},
+    )
+    core.complete_run(run_id, WORKER_ID, RunOutcome(state=state, summary=summary))
+
+
+def finish_queued_runs(core: Loopy, track_id: str, values: list[float]) -> list[str]:
+    """Finish every QUEUED run of a track, oldest first, with the given metric values."""
+    runs, _ = core.meta.list_runs(track_id=track_id, states=[RunState.QUEUED], page_size=100)
+    runs = sorted(runs, key=lambda r: r.create_time)
+    assert len(runs) == len(values), (len(runs), values)
+    for run, value in zip(runs, values, strict=True):
+        finish_run(core, run.id, value)
+    return [r.id for r in runs]
+
+
+@pytest.fixture
+async def track(
+    client: AsyncTestClient[Any], core: Loopy, admin_key: str, harness_id: str
+) -> dict[str, Any]:
+    """A track whose calibration runs have finished (noise is known)."""
+    response = await client.post("/v1/tracks", json=track_body(harness_id), headers=auth(admin_key))
+    assert response.status_code == 201, response.text
+    finish_queued_runs(core, "http-track", [1.000, 1.002])
+    got = await client.get("/v1/tracks/http-track", headers=auth(admin_key))
+    assert got.status_code == 200, got.text
+    return got.json()  # type: ignore[no-any-return]
+
+
+class Kit:
+    """Helpers for test modules (conftest is not importable under --import-mode=importlib)."""
+
+    BASELINE_SOURCE = BASELINE_SOURCE
+    MAX_REQUEST_BYTES = MAX_REQUEST_BYTES
+    auth = staticmethod(auth)
+    track_body = staticmethod(track_body)
+    finish_run = staticmethod(finish_run)
+    finish_queued_runs = staticmethod(finish_queued_runs)
+    free_port = staticmethod(lambda: free_port())
+
+
+@pytest.fixture
+def kit() -> type[Kit]:
+    return Kit
+
+
+# --- a real server on a loopback socket ---------------------------------------------
+
+
+class LiveServer:
+    """uvicorn serving an app on 127.0.0.1 with an OS-chosen port, in a thread."""
+
+    def __init__(self, app: Any) -> None:
+        self.server = uvicorn.Server(
+            uvicorn.Config(app, host="127.0.0.1", port=0, log_config=None, access_log=False)
+        )
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self) -> LiveServer:
+        self.thread.start()
+        deadline = time.monotonic() + 10
+        while not self.server.started:
+            if time.monotonic() > deadline or not self.thread.is_alive():
+                raise RuntimeError("uvicorn did not start")
+            time.sleep(0.01)
+        return self
+
+    @property
+    def url(self) -> str:
+        (sock,) = self.server.servers[0].sockets
+        return f"http://127.0.0.1:{sock.getsockname()[1]}"
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+
+
+@pytest.fixture
+def live_server(core: Loopy, settings: Settings) -> Iterator[LiveServer]:
+    with LiveServer(create_app(core, settings)) as server:
+        yield server
+
+
+@pytest.fixture
+def http(live_server: LiveServer) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=live_server.url, timeout=10) as c:
+        yield c
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])

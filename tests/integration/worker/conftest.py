@@ -1,0 +1,216 @@
+"""A real execution stack for the worker tests: stores picked by URL, the Celery
+dispatcher, and `loopy worker` processes started as subprocesses."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from service.domain.models import TERMINAL_RUN_STATES, DecisionPolicy, Run
+from service.domain.service import CreateHarnessRequest, CreateTrackRequest, DomainSettings
+from service.settings import load_settings
+from service.wiring import build_core
+from service.worker.embedded import descendants, stop_process_tree
+
+REPO = Path(__file__).resolve().parents[3]
+
+# A model small enough that a 2 s budget takes a few dozen steps on one core.
+TINY_OPTIONS = {
+    "DEPTH": 1,
+    "ASPECT_RATIO": 32,
+    "HEAD_DIM": 16,
+    "TOTAL_BATCH_SIZE": 256,
+    "DEVICE_BATCH_SIZE": 4,
+}
+# TEMP: the baseline imports gc, which the domain's default allow-list lacks.
+ALLOWED_IMPORTS = [*DomainSettings().default_allowed_imports, "gc"]
+TINY_RUN_CONFIG = {"options": TINY_OPTIONS, "threads": 1, "startup_allowance_s": 60.0}
+
+
+def tiny_corpus(path: Path) -> Path:
+    """~185 KB of English text that is on every machine with Python, as 3 KB documents."""
+    import pydoc
+
+    modules = ("json", "argparse", "pathlib", "collections", "functools", "subprocess")
+    text = "\n\n".join(
+        pydoc.render_doc(__import__(name), renderer=pydoc.plaintext) for name in modules
+    )
+    docs = [text[i : i + 3000] for i in range(0, len(text), 3000)]
+    path.write_text("\n".join(json.dumps({"text": doc}) for doc in docs))
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_harness_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from trainer.data.prepare import prepare
+
+    root = tmp_path_factory.mktemp("tiny-harness")
+    corpus = tiny_corpus(root / "corpus.jsonl")
+    out = root / "harness"
+    prepare(
+        [corpus], out, vocab_size=512, val_tokens=1024, seq_len=64, time_budget_s=2.0, threads=1
+    )
+    return out
+
+
+class Stack:
+    """The API side (a core in this process) and any number of worker processes."""
+
+    def __init__(self, data_dir: Path, env: dict[str, str]) -> None:
+        self.data_dir = data_dir
+        self.queue = f"cpu-{uuid.uuid4().hex[:8]}"
+        self.env = {
+            **os.environ,
+            "LOOPY_DATA_DIR": str(data_dir),
+            "LOOPY_LOG_FORMAT": "json",
+            "LOOPY_LOG_LEVEL": "info",
+            "LOOPY_WORKER_RUN_OPTIONS": json.dumps(TINY_RUN_CONFIG),
+            "OMP_NUM_THREADS": "1",
+            "PYTHONPATH": str(REPO),
+            **env,
+        }
+        self.settings = load_settings(environ=self.env)
+        self.core = build_core(self.settings)
+        self.admin = self.core.authenticate(self.core.bootstrap_admin("test-admin").api_key)
+        self.workers: dict[str, subprocess.Popen[Any]] = {}
+
+    # --- set-up
+    def register(self, harness_dir: Path) -> str:
+        return self.core.create_harness(self.admin, CreateHarnessRequest(path=str(harness_dir))).id
+
+    def track(
+        self, harness_id: str, *, budget_s: float, calibration_runs: int = 1, name: str = "t"
+    ):
+        track_id = f"{name}-{uuid.uuid4().hex[:6]}"
+        return self.core.create_track(
+            self.admin,
+            CreateTrackRequest(
+                track_id=track_id,
+                harness_id=harness_id,
+                device_class=self.queue,
+                time_budget_s=budget_s,
+                policy=DecisionPolicy(calibration_runs=calibration_runs, replicates=2),
+                allowed_imports=ALLOWED_IMPORTS,
+            ),
+        )
+
+    def start_worker(self, name: str) -> subprocess.Popen[Any]:
+        log = open(self.data_dir / f"worker-{name}.log", "ab")
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "service.cli",
+                "worker",
+                "--device",
+                "cpu",
+                "--queue",
+                self.queue,
+            ],
+            env=self.env,
+            cwd=REPO,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        log.close()
+        self.workers[name] = proc
+        return proc
+
+    # --- observation
+    def run(self, run_id: str) -> Run:
+        run = self.core.meta.get_run(run_id)
+        assert run is not None
+        return run
+
+    def wait(self, run_ids: list[str], timeout_s: float, states=TERMINAL_RUN_STATES) -> list[Run]:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            runs = [self.run(run_id) for run_id in run_ids]
+            if all(r.state in states for r in runs):
+                return runs
+            if time.monotonic() > deadline:
+                raise AssertionError(
+                    f"runs not in {sorted(states)} after {timeout_s} s: "
+                    f"{[(r.id, r.state) for r in runs]}\n{self.worker_logs()}"
+                )
+            time.sleep(0.1)
+
+    def worker_logs(self) -> str:
+        out = []
+        for path in sorted(self.data_dir.glob("worker-*.log")):
+            out.append(f"--- {path.name}\n{path.read_text(errors='replace')[-4000:]}")
+        return "\n".join(out)
+
+    def worker_events(self, event: str) -> list[dict[str, Any]]:
+        found = []
+        for path in sorted(self.data_dir.glob("worker-*.log")):
+            for line in path.read_text(errors="replace").splitlines():
+                with contextlib.suppress(ValueError):
+                    record = json.loads(line)
+                    if isinstance(record, dict) and record.get("event") == event:
+                        found.append(record)
+        return found
+
+    def close(self) -> None:
+        for proc in self.workers.values():
+            stop_process_tree(proc, grace_s=10)
+        self.core.meta.close()
+
+
+@pytest.fixture
+def make_stack(tmp_path: Path) -> Iterator[Any]:
+    """`make_stack(**env)` -> a Stack on its own data dir; all closed at teardown."""
+    stacks: list[Stack] = []
+
+    def make(**env: str) -> Stack:
+        data_dir = tmp_path / f"stack{len(stacks)}"
+        data_dir.mkdir()
+        stack = Stack(data_dir, env)
+        stacks.append(stack)
+        return stack
+
+    yield make
+    for stack in stacks:
+        stack.close()
+
+
+class Helpers:
+    descendants = staticmethod(descendants)
+
+    @staticmethod
+    def wait_until(predicate: Any, timeout_s: float, what: str) -> None:
+        deadline = time.monotonic() + timeout_s
+        while not predicate():
+            if time.monotonic() > deadline:
+                raise AssertionError(f"timed out waiting for {what}")
+            time.sleep(0.05)
+
+    @staticmethod
+    def live(pids: list[int]) -> list[int]:
+        """The pids that still exist and are not zombies (a /proc scan, no psutil)."""
+        alive = []
+        for pid in pids:
+            try:
+                with open(f"/proc/{pid}/stat", "rb") as f:
+                    state = f.read().decode(errors="replace").rsplit(")", 1)[1].split()[0]
+            except OSError:
+                continue
+            if state != "Z":
+                alive.append(pid)
+        return alive
+
+
+@pytest.fixture
+def helpers() -> type[Helpers]:
+    return Helpers

@@ -1,0 +1,86 @@
+"""The evaluation child: a fresh process that turns validation inputs into logits.
+
+It loads the checkpoint through the train file's `build_model`, then answers
+`score` requests: read int32 inputs [rows, T] from the shared input file, write
+float32 logits [rows, T, vocab] into the shared logits file. It never receives
+the targets and never computes a loss; the supervisor does both.
+
+argv: CHANNEL_FD.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from trainer.runner.channel import Channel, ChannelClosed
+from trainer.runner.child_common import classify, load_train_module, require
+from trainer.runner.ctx import ContractError
+
+
+def main() -> None:
+    channel = Channel.from_fd(int(sys.argv[1]))
+    exit_code = 1
+    try:
+        import numpy as np
+        import torch
+
+        channel.send({"type": "ready"})  # imports done: the supervisor may start the clock
+        spec = channel.recv()
+        if spec.get("type") != "load":
+            raise RuntimeError(f"expected a load request, got {spec.get('type')!r}")
+        device = spec["device"]
+        if device == "cpu":
+            torch.set_num_threads(int(spec["threads"]))
+        T, V, rows_per_slot, slots = spec["seq_len"], spec["vocab_size"], spec["rows"], spec["slots"]
+        inputs = np.memmap(spec["inputs_path"], dtype=np.int32, mode="r", shape=(slots, rows_per_slot, T))
+        logits_out = np.memmap(
+            spec["logits_path"], dtype=np.float32, mode="r+", shape=(slots, rows_per_slot, T, V)
+        )
+
+        module = load_train_module(Path(spec["train_file"]))
+        build_model = require(module, "build_model")
+        require(module, "train")
+        config = json.loads(Path(spec["config_path"]).read_text())
+        model = build_model(config)  # type: ignore[operator]
+        if not isinstance(model, torch.nn.Module):
+            raise ContractError("build_model(config) must return a torch.nn.Module")
+        state = torch.load(spec["checkpoint_path"], map_location="cpu", weights_only=True)
+        try:
+            model.load_state_dict(state, strict=True)
+        except RuntimeError as exc:
+            raise ContractError(f"the checkpoint does not fit build_model(config): {exc}") from None
+        model.to(device).eval()
+        channel.send({"type": "loaded"})
+
+        autocast = torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=device == "cuda")
+        while True:
+            try:
+                request = channel.recv()
+            except ChannelClosed:
+                break
+            if request.get("type") == "exit":
+                exit_code = 0
+                break
+            slot, rows = int(request["slot"]), int(request["rows"])
+            idx = torch.from_numpy(np.array(inputs[slot, :rows], dtype=np.int64)).to(device)
+            with torch.no_grad(), autocast:
+                logits = model(idx)
+            if not isinstance(logits, torch.Tensor) or tuple(logits.shape) != (rows, T, V):
+                got = tuple(logits.shape) if isinstance(logits, torch.Tensor) else type(logits).__name__
+                raise ContractError(
+                    f"forward(idx [{rows}, {T}]) must return logits [{rows}, {T}, {V}], got {got}"
+                )
+            torch.from_numpy(logits_out[slot, :rows]).copy_(logits.detach().float())
+            channel.send({"type": "scored", "slot": slot})
+    except BaseException as exc:
+        reason, message = classify(exc)
+        try:
+            channel.send({"type": "failed", "reason": reason, "message": message})
+        except OSError:
+            pass
+        print(message, file=sys.stderr)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    sys.exit(exit_code)

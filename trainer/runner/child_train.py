@@ -1,0 +1,98 @@
+"""The training child: `train(ctx)` of an untrusted train.py, inside the sandbox.
+
+argv: CHANNEL_FD SPEC_JSON. The spec (written by the supervisor) names the train file,
+the train-only data directory and the run settings; never the validation data.
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import sys
+import time
+from pathlib import Path
+
+from trainer.runner.channel import Channel
+from trainer.runner.child_common import classify, load_train_module, require
+from trainer.runner.config import CONTRACT
+from trainer.runner.ctx import TrainContext, peak_flops_for
+
+
+def main() -> None:
+    channel = Channel.from_fd(int(sys.argv[1]))
+    spec = json.loads(Path(sys.argv[2]).read_text())
+    workdir = Path(spec["workdir"])
+    exit_code = 1
+    ctx = None
+    try:
+        device = spec["device"]
+        if device == "cuda":
+            import torch
+
+            torch.cuda.set_device(0)
+            device_name = torch.cuda.get_device_name(0)
+        else:  # torch reads OMP_NUM_THREADS from the env; no need to import it before train.py
+            device_name = "cpu"
+        channel.send({"type": "hello", "device_name": device_name})
+        ctx = TrainContext(
+            channel=channel,
+            workdir=workdir,
+            data_dir=Path(spec["data_dir"]),
+            device=device,
+            vocab_size=int(spec["vocab_size"]),
+            seq_len=int(spec["seq_len"]),
+            bos_token_id=int(spec["bos_token_id"]),
+            time_budget_s=float(spec["budget_s"]),
+            seed=int(spec["seed"]),
+            options=spec["options"],
+            clock_deadline=float(spec["clock_deadline"]),
+            device_name=device_name,
+            peak_flops=peak_flops_for(device_name) if device == "cuda" else None,
+        )
+        module = load_train_module(Path(spec["train_file"]))
+        require(module, "build_model")
+        train = require(module, "train")
+        train(ctx)  # type: ignore[operator]
+        if not ctx.saved:
+            channel.send(
+                {
+                    "type": "failed",
+                    "reason": CONTRACT,
+                    "message": "train(ctx) returned without calling ctx.save(model, config)",
+                }
+            )
+        else:
+            exit_code = 0
+    except BaseException as exc:  # everything the train file raises is a classified result
+        reason, message = classify(exc)
+        try:
+            channel.send({"type": "failed", "reason": reason, "message": message})
+        except OSError:
+            pass
+        print(message, file=sys.stderr)
+    finally:
+        if ctx is not None:
+            try:
+                channel.send(
+                    {
+                        "type": "done",
+                        "steps": ctx.steps,
+                        "tokens": ctx.tokens_served,
+                        "training_seconds": ctx.training_seconds(),
+                        "peak_memory_mb": peak_memory_mb(spec["device"]),
+                        "time": time.monotonic(),
+                    }
+                )
+            except Exception:
+                pass
+    sys.stdout.flush()
+    sys.stderr.flush()
+    sys.exit(exit_code)
+
+
+def peak_memory_mb(device: str) -> float:
+    if device == "cuda":
+        import torch
+
+        return torch.cuda.max_memory_allocated() / 2**20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

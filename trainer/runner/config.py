@@ -1,0 +1,74 @@
+"""What a caller asks of the runner (RunConfig) and what it gets back (RunResult)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+# Failure reasons, spelled as service.domain.models.FailureReason (the trainer does not
+# import the service, so the strings are repeated here).
+CRASH = "CRASH"
+TIMEOUT = "TIMEOUT"
+OOM = "OOM"
+DIVERGED = "DIVERGED"
+CONTRACT = "CONTRACT"
+SANDBOX_VIOLATION = "SANDBOX_VIOLATION"
+INTEGRITY = "INTEGRITY"
+
+SUCCEEDED = "SUCCEEDED"
+FAILED = "FAILED"
+CANCELLED = "CANCELLED"
+
+
+class RunConfig(msgspec.Struct, kw_only=True):
+    harness_dir: str
+    train_source: str  # the whole train.py
+    budget_s: float  # training seconds, counted from the first ctx.report()
+    out_dir: str  # created if missing; holds the work dirs, logs, checkpoint, result
+    device: str = "cpu"  # "cpu", "cuda" or "cuda:N"
+    seed: int = 0
+    extra_env: dict[str, str] = msgspec.field(default_factory=dict)  # added to the scrubbed env
+    options: dict[str, Any] = msgspec.field(default_factory=dict)  # ctx.options for train.py
+    # time limits: the training child is killed at startup + budget + grace
+    startup_allowance_s: float | None = None  # default: 30 s on CPU, 180 s on CUDA
+    grace_s: float | None = None  # default: 5 s + 5 % of the budget
+    eval_timeout_s: float | None = None  # default: 120 s on CPU, 600 s on CUDA
+    # sandbox limits
+    memory_limit_mb: int | None = None  # default: 80 % of physical memory
+    max_processes: int = 512  # tasks (threads count too)
+    max_file_size_mb: int = 2048  # largest file the child may write
+    max_open_files: int = 1024
+    log_cap_bytes: int = 8 << 20  # captured stdout+stderr per child
+    threads: int | None = None  # OMP/MKL threads; default: the CPUs this process may use
+    network_isolation: bool = True  # use a new network namespace when the platform allows
+    # evaluation
+    eval_slot_mb: int | None = None  # logits per batch; default 64 MB on CPU, 512 MB on CUDA
+    integrity_atol: float | None = None  # default 1e-3 on CPU, 0.1 on CUDA (bf16 logits)
+    prewarm_eval: bool = True  # start the evaluation child (imports) while training runs
+
+
+class RunResult(msgspec.Struct, kw_only=True):
+    state: str  # SUCCEEDED | FAILED | CANCELLED
+    failure_reason: str | None = None
+    failure_message: str | None = None
+    val_bpb: float | None = None
+    training_seconds: float = 0.0
+    total_seconds: float = 0.0
+    total_tokens: int = 0
+    num_steps: int = 0
+    num_params: int = 0
+    peak_memory_mb: float = 0.0
+    mfu_percent: float | None = None
+    device_name: str = ""
+    startup_seconds: float = 0.0  # child start until the training clock started
+    eval_seconds: float = 0.0  # end of training until val_bpb was known
+    integrity: dict[str, Any] = msgspec.field(default_factory=dict)  # checks and evidence
+    log_path: str | None = None
+    checkpoint_path: str | None = None
+    network_isolated: bool = False
+    sandbox: dict[str, Any] = msgspec.field(default_factory=dict)  # what was enforced, how
+    final_loss: float | None = None  # last training loss reported
+
+    def to_json(self) -> str:
+        return msgspec.json.encode(self).decode()

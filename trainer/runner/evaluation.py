@@ -1,0 +1,253 @@
+"""Trusted evaluation, supervisor side (SPEC §4).
+
+The evaluation child gets validation inputs through a shared input file and writes
+logits into a shared logits file; this side holds the targets and the per-token byte
+lengths and computes
+
+    val_bpb = sum of cross-entropy (nats) / (ln 2 * sum of target UTF-8 bytes)
+
+over every pinned validation token, special tokens excluded from both sums. Whatever
+the child's code does to torch (e.g. patching F.cross_entropy) cannot reach this
+process. Two checks run on every evaluation:
+
+- causality: one batch, picked at random, is scored again with a random suffix of
+  half its rows replaced; logits before each cut (and all logits of untouched rows)
+  must not move;
+- statelessness: the first batch is scored again at the end; its logits must not move.
+"""
+
+from __future__ import annotations
+
+import math
+import secrets
+import shutil
+import tempfile
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from trainer.runner.channel import Channel
+from trainer.runner.config import CONTRACT, CRASH, DIVERGED, INTEGRITY
+
+SLOTS = 2  # double buffering: the child scores one batch while we reduce the other
+
+
+class EvaluationFailed(Exception):
+    def __init__(self, reason: str, message: str, evidence: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+        self.evidence = evidence or {}
+
+
+@dataclass
+class SharedBuffers:
+    """The two files both processes map: inputs int32 [S, R, T], logits float32 [S, R, T, V]."""
+
+    directory: Path
+    rows: int
+    seq_len: int
+    vocab_size: int
+    inputs: np.memmap = field(init=False)
+    logits: np.memmap = field(init=False)
+
+    def __post_init__(self) -> None:
+        shape = (SLOTS, self.rows, self.seq_len)
+        self.inputs = np.memmap(self.inputs_path, dtype=np.int32, mode="w+", shape=shape)
+        self.logits = np.memmap(
+            self.logits_path, dtype=np.float32, mode="w+", shape=(*shape, self.vocab_size)
+        )
+
+    @property
+    def inputs_path(self) -> Path:
+        return self.directory / "val_inputs.i32"
+
+    @property
+    def logits_path(self) -> Path:
+        return self.directory / "logits.f32"
+
+    @classmethod
+    def create(cls, fallback_dir: Path, rows: int, seq_len: int, vocab_size: int) -> SharedBuffers:
+        """In /dev/shm (RAM) when it has room, else in `fallback_dir`."""
+        needed = SLOTS * rows * seq_len * (vocab_size + 1) * 4
+        shm = Path("/dev/shm")
+        if shm.is_dir() and shutil.disk_usage(shm).free > 2 * needed:
+            directory = Path(tempfile.mkdtemp(prefix="loopy-eval-", dir=shm))
+        else:
+            directory = Path(tempfile.mkdtemp(prefix="shared-", dir=fallback_dir))
+        return cls(directory, rows, seq_len, vocab_size)
+
+    def close(self) -> None:
+        del self.inputs, self.logits
+        shutil.rmtree(self.directory, ignore_errors=True)
+
+
+@dataclass
+class Job:
+    kind: str  # "score" | "causality" | "statelessness"
+    batch: int
+    inputs: np.ndarray  # int32 [rows, T]
+    cuts: dict[int, int] = field(default_factory=dict)  # causality: row -> last unchanged position
+
+
+@dataclass
+class EvalOutcome:
+    val_bpb: float
+    nats: float
+    target_bytes: int
+    scored_tokens: int
+    integrity: dict[str, Any]
+
+
+def rows_per_batch(val_rows: int, seq_len: int, vocab_size: int, slot_mb: int) -> int:
+    per_row = seq_len * vocab_size * 4
+    return max(1, min(val_rows, (slot_mb << 20) // per_row))
+
+
+def cross_entropy_sums(logits: torch.Tensor, targets: torch.Tensor, token_bytes: torch.Tensor):
+    """(sum of nats, sum of bytes, scored tokens, first non-finite (row, pos) or None)."""
+    nbytes = token_bytes[targets]
+    counted = nbytes > 0
+    lse = torch.logsumexp(logits, dim=-1)
+    picked = logits.gather(-1, targets.unsqueeze(-1)).squeeze(-1)
+    nll = (lse - picked).double()
+    bad = counted & ~torch.isfinite(nll)
+    if bad.any():
+        row, pos = (int(i) for i in bad.nonzero()[0])
+        return 0.0, 0, 0, (row, pos)
+    return float(nll[counted].sum()), int(nbytes[counted].sum()), int(counted.sum()), None
+
+
+class Evaluator:
+    def __init__(
+        self,
+        val_inputs: np.ndarray,
+        val_targets: np.ndarray,
+        token_bytes: np.ndarray,
+        vocab_size: int,
+        rows: int,
+        atol: float,
+    ) -> None:
+        self.inputs = val_inputs
+        self.targets = torch.from_numpy(val_targets.astype(np.int64))
+        self.token_bytes = torch.from_numpy(token_bytes.astype(np.int64))
+        self.vocab_size = vocab_size
+        self.rows = rows
+        self.atol = atol
+        n_rows, self.seq_len = val_inputs.shape
+        self.batches = [(s, min(s + rows, n_rows)) for s in range(0, n_rows, rows)]
+        # the checks must not be predictable from the run seed, which the train file knows
+        self.rng = np.random.default_rng(secrets.randbits(64))
+        self.probe = int(self.rng.integers(len(self.batches)))  # the batch checked for causality
+
+    def plan(self) -> list[Job]:
+        jobs = []
+        for b, (s, e) in enumerate(self.batches):
+            jobs.append(Job("score", b, self.inputs[s:e]))
+            if b == self.probe and self.seq_len > 1:
+                jobs.append(self.causality_job(b))
+        s, e = self.batches[0]
+        jobs.append(Job("statelessness", 0, self.inputs[s:e]))
+        return jobs
+
+    def causality_job(self, b: int) -> Job:
+        s, e = self.batches[b]
+        inputs = self.inputs[s:e].copy()
+        n = e - s
+        rows = self.rng.choice(n, size=max(1, n // 2), replace=False)
+        cuts = {}
+        for r in rows.tolist():
+            cut = int(self.rng.integers(0, self.seq_len - 1))  # positions <= cut stay
+            shift = self.rng.integers(1, self.vocab_size, size=self.seq_len - cut - 1)
+            inputs[r, cut + 1 :] = (inputs[r, cut + 1 :] + shift) % self.vocab_size
+            cuts[r] = cut
+        return Job("causality", b, inputs, cuts)
+
+    def run(self, channel: Channel, shared: SharedBuffers, timeout: float) -> EvalOutcome:
+        jobs = deque(self.plan())
+        in_flight: deque[tuple[int, Job]] = deque()
+        free_slots = deque(range(SLOTS))
+        kept: dict[int, torch.Tensor] = {}  # batch -> logits of its plain scoring
+        nats, nbytes, ntokens = 0.0, 0, 0
+        integrity: dict[str, Any] = {"atol": self.atol}
+        while jobs or in_flight:
+            while jobs and free_slots:
+                job, slot = jobs.popleft(), free_slots.popleft()
+                rows = job.inputs.shape[0]
+                shared.inputs[slot, :rows] = job.inputs
+                channel.send({"type": "score", "slot": slot, "rows": rows})
+                in_flight.append((slot, job))
+            reply = channel.recv(timeout=timeout)
+            if reply.get("type") == "failed":
+                raise EvaluationFailed(str(reply.get("reason", CRASH)), str(reply.get("message")))
+            slot, job = in_flight.popleft()
+            if reply.get("type") != "scored" or reply.get("slot") != slot:
+                raise EvaluationFailed(CONTRACT, f"unexpected reply from the evaluation child: {reply}")
+            rows = job.inputs.shape[0]
+            logits = torch.from_numpy(np.asarray(shared.logits[slot, :rows]))
+            if job.kind == "score":
+                s, e = self.batches[job.batch]
+                n, b, t, bad = cross_entropy_sums(logits, self.targets[s:e], self.token_bytes)
+                if bad is not None:
+                    raise EvaluationFailed(
+                        DIVERGED, f"non-finite logits at validation row {s + bad[0]}, position {bad[1]}"
+                    )
+                nats, nbytes, ntokens = nats + n, nbytes + b, ntokens + t
+                if job.batch in (0, self.probe):
+                    kept[job.batch] = logits.clone()
+            elif job.kind == "causality":
+                integrity["causality"] = self.check_causality(job, logits, kept[job.batch])
+            else:
+                integrity["statelessness"] = self.check_statelessness(logits, kept[0])
+            free_slots.append(slot)
+        if nbytes == 0:
+            raise EvaluationFailed(CRASH, "the validation set has no scorable target bytes")
+        integrity.setdefault("causality", {"checked": False, "why": "sequence length 1"})
+        return EvalOutcome(nats / (math.log(2) * nbytes), nats, nbytes, ntokens, integrity)
+
+    def check_causality(self, job: Job, logits: torch.Tensor, original: torch.Tensor) -> dict[str, Any]:
+        allowed = torch.ones(logits.shape[:2], dtype=torch.bool)
+        for r, cut in job.cuts.items():
+            allowed[r, cut + 1 :] = False  # these positions saw changed inputs: free to differ
+        diff = (logits - original).abs().amax(dim=-1).masked_fill(~allowed, 0.0)
+        worst = float(diff.max())
+        row, pos = (int(i) for i in np.unravel_index(int(diff.argmax()), tuple(diff.shape)))
+        s, _ = self.batches[job.batch]
+        evidence = {
+            "checked": True,
+            "batch": job.batch,
+            "perturbed_rows": {str(s + r): cut for r, cut in job.cuts.items()},
+            "max_abs_diff": worst,
+            "worst_row": s + row,
+            "worst_position": pos,
+        }
+        if not worst <= self.atol:  # NaN fails too
+            cut = job.cuts.get(row)
+            where = f"cut after position {cut}" if cut is not None else "a row that was not changed"
+            raise EvaluationFailed(
+                INTEGRITY,
+                f"causality check failed: changing later tokens moved the logits at validation row "
+                f"{s + row}, position {pos} ({where}) by {worst:.3g} > {self.atol:g}: the model "
+                f"looks at future tokens or across rows",
+                {"causality": evidence},
+            )
+        return evidence
+
+    def check_statelessness(self, logits: torch.Tensor, original: torch.Tensor) -> dict[str, Any]:
+        diff = (logits - original).abs().amax(dim=-1)
+        worst = float(diff.max())
+        row, pos = (int(i) for i in np.unravel_index(int(diff.argmax()), tuple(diff.shape)))
+        evidence = {"checked": True, "max_abs_diff": worst, "worst_row": row, "worst_position": pos}
+        if not worst <= self.atol:
+            raise EvaluationFailed(
+                INTEGRITY,
+                f"statelessness check failed: scoring the first batch again changed the logits at "
+                f"row {row}, position {pos} by {worst:.3g} > {self.atol:g}: the model's output "
+                f"depends on earlier calls",
+                {"statelessness": evidence},
+            )
+        return evidence

@@ -1,0 +1,469 @@
+"""`run(config)`: train an untrusted train.py in a sandbox, then evaluate it, trusted.
+
+Phases and where time goes (each appears in the result):
+    startup    training child start -> its first ctx.report (imports, model build, compile)
+    training   the budget, enforced here: startup allowance + budget + grace, then kill
+    evaluation training child exit -> val_bpb known (a fresh child, pre-started during
+               training so that its imports are already done)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import shutil
+import signal
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from trainer.data.harness import Harness
+from trainer.runner import config as R
+from trainer.runner.channel import Channel, ChannelClosed, ChannelError
+from trainer.runner.config import RunConfig, RunResult
+from trainer.runner.evaluation import (
+    EvaluationFailed,
+    Evaluator,
+    SharedBuffers,
+    rows_per_batch,
+)
+from trainer.runner.sandbox import ChildCommand, Limits, Sandboxed, scrubbed_env
+
+MetricsCallback = Callable[[list[dict[str, Any]]], None]
+LogCallback = Callable[[str], None]
+MAX_METRIC_MESSAGES = 200_000  # beyond this a chatty train file is no longer recorded
+EXPLODING_LOSS = 1e4  # nats, as in ctx.report
+
+
+class RunFailed(Exception):
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+
+
+def _physical_memory_mb() -> int:
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") >> 20
+
+
+def _default_threads() -> int:
+    return len(os.sched_getaffinity(0))
+
+
+def _is_cuda(device: str) -> bool:
+    return device.startswith("cuda")
+
+
+def validate_device(device: str) -> None:
+    if device == "cpu" or device == "cuda":
+        return
+    if device.startswith("cuda:") and device[5:].isdigit():
+        return
+    raise ValueError(f"device must be cpu, cuda or cuda:N, not {device!r}")
+
+
+def _link_or_copy(src: Path, dst: Path) -> None:
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copyfile(src, dst)
+
+
+class TrainingWatch:
+    """Reads the training child's channel on a thread; records what it says."""
+
+    def __init__(self, channel: Channel, out_dir: Path, on_metrics: MetricsCallback | None) -> None:
+        self.channel = channel
+        self.on_metrics = on_metrics
+        self.metrics_file = open(out_dir / "metrics.jsonl", "w")  # noqa: SIM115 - closed in join
+        self.started = time.monotonic()
+        self.clock_started: float | None = None
+        self.clock_event = threading.Event()
+        self.device_name = ""
+        self.failure: tuple[str, str] | None = None  # reported by the child
+        self.violation: tuple[str, str] | None = None  # seen here; the child is killed
+        self.done: dict[str, Any] = {}
+        self.num_params = 0
+        self.saved = False
+        self.messages = 0
+        self.last_loss: float | None = None
+        self.mfu: list[float] = []
+        self.thread = threading.Thread(target=self._read, daemon=True)
+        self.thread.start()
+
+    def _read(self) -> None:
+        while True:
+            try:
+                message = self.channel.recv()
+            except (ChannelClosed, OSError):
+                return
+            except ChannelError as exc:
+                self.violation = (R.CRASH, f"garbage on the metrics channel: {exc}")
+                return
+            try:
+                self._handle(message)
+            except (KeyError, TypeError, ValueError) as exc:
+                self.violation = (R.CRASH, f"malformed message on the metrics channel: {exc}")
+                return
+
+    def _handle(self, message: dict[str, Any]) -> None:
+        kind = message.get("type")
+        if kind == "hello":
+            self.device_name = str(message["device_name"])[:200]
+        elif kind == "clock_started" and self.clock_started is None:
+            self.clock_started = time.monotonic()
+            self.clock_event.set()
+        elif kind == "metric":
+            self.messages += 1
+            if self.messages > MAX_METRIC_MESSAGES:
+                return
+            step, wall = int(message["step"]), time.monotonic() - self.started
+            values = {str(k)[:64]: float(v) for k, v in dict(message["values"]).items()}
+            rows = [
+                {"step": step, "name": name, "value": value, "wall_seconds": wall}
+                for name, value in values.items()
+            ]
+            for row in rows:
+                self.metrics_file.write(json.dumps(row) + "\n")
+            if self.on_metrics is not None:
+                self.on_metrics(rows)
+            if "mfu_percent" in values and step > 0 and math.isfinite(values["mfu_percent"]):
+                self.mfu.append(values["mfu_percent"])
+            if "loss" in values:
+                loss = values["loss"]
+                self.last_loss = loss
+                if not math.isfinite(loss) or loss > EXPLODING_LOSS:
+                    self.violation = (R.DIVERGED, f"loss {loss} reported at step {step}")
+        elif kind == "saved":
+            self.saved = True
+            self.num_params = int(message["num_params"])
+        elif kind == "failed" and self.failure is None:
+            self.failure = (str(message["reason"]), str(message["message"])[-4000:])
+        elif kind == "done":
+            self.done = dict(message)
+
+    def join(self) -> None:
+        self.thread.join(timeout=5)
+        self.channel.close()
+        self.metrics_file.close()
+
+
+def run(
+    config: RunConfig,
+    on_metrics: MetricsCallback | None = None,
+    on_log: LogCallback | None = None,
+    cancel: threading.Event | None = None,
+) -> RunResult:
+    """Train `config.train_source` on the harness, evaluate it, classify any failure."""
+    return _Run(config, on_metrics, on_log, cancel or threading.Event()).execute()
+
+
+class _Run:
+    def __init__(
+        self,
+        config: RunConfig,
+        on_metrics: MetricsCallback | None,
+        on_log: LogCallback | None,
+        cancel: threading.Event,
+    ) -> None:
+        validate_device(config.device)
+        if not config.budget_s > 0:
+            raise ValueError(f"budget_s must be positive, got {config.budget_s}")
+        self.config = config
+        self.on_metrics = on_metrics
+        self.on_log = on_log
+        self.cancel = cancel
+        self.cuda = _is_cuda(config.device)
+        self.harness = Harness.load(config.harness_dir)
+        self.out = Path(config.out_dir).resolve()
+        self.out.mkdir(parents=True, exist_ok=True)
+        self.threads = config.threads or _default_threads()
+        self.startup_allowance = config.startup_allowance_s or (180.0 if self.cuda else 30.0)
+        self.grace = config.grace_s if config.grace_s is not None else 5.0 + 0.05 * config.budget_s
+        self.eval_timeout = config.eval_timeout_s or (600.0 if self.cuda else 120.0)
+        memory = config.memory_limit_mb or int(0.8 * _physical_memory_mb())
+        self.limits = Limits(
+            memory_mb=memory,
+            address_space=not self.cuda,  # CUDA reserves huge virtual ranges
+            max_processes=config.max_processes,
+            max_file_size_mb=config.max_file_size_mb,
+            max_open_files=config.max_open_files,
+            log_cap_bytes=config.log_cap_bytes,
+        )
+        self.result = RunResult(state=R.FAILED)
+        self.eval_child: Sandboxed | None = None
+        self.eval_channel: Channel | None = None
+        self.eval_started = 0.0
+
+    # --- the whole run ---
+
+    def execute(self) -> RunResult:
+        t0 = time.monotonic()
+        result = self.result
+        train_end = t0
+        try:
+            watch, train_end = self.train()
+            result.device_name = watch.device_name
+            self.evaluate(watch)
+            result.eval_seconds = time.monotonic() - train_end
+            result.state = R.SUCCEEDED
+        except RunFailed as failure:
+            result.failure_reason, result.failure_message = failure.reason, failure.message
+            result.state = R.CANCELLED if failure.reason == R.CANCELLED else R.FAILED
+            if result.state == R.CANCELLED:
+                result.failure_reason = None
+        finally:
+            self.stop_eval_child()
+        result.total_seconds = time.monotonic() - t0
+        result.log_path = str(self.combine_logs())
+        (self.out / "result.json").write_text(result.to_json() + "\n")
+        return result
+
+    # --- training ---
+
+    def train(self) -> tuple[TrainingWatch, float]:
+        cfg = self.config
+        workdir = self.out / "train"
+        shutil.rmtree(workdir, ignore_errors=True)
+        data_dir = workdir / "data"
+        data_dir.mkdir(parents=True)
+        # only the training files travel: the child's harness view has no validation data
+        for name in self.harness.train_files():
+            _link_or_copy(self.harness.path / name, data_dir / name)
+        train_file = workdir / "train.py"
+        train_file.write_text(cfg.train_source)
+        spawn_time = time.monotonic()
+        spec = {
+            "workdir": str(workdir),
+            "data_dir": str(data_dir),
+            "train_file": str(train_file),
+            "device": "cuda" if self.cuda else "cpu",
+            "threads": self.threads,
+            "vocab_size": self.harness.vocab_size,
+            "seq_len": self.harness.seq_len,
+            "bos_token_id": self.harness.bos_token_id,
+            "budget_s": cfg.budget_s,
+            "seed": cfg.seed,
+            "options": cfg.options,
+            "clock_deadline": spawn_time + self.startup_allowance,
+        }
+        spec_path = workdir / "spec.json"
+        spec_path.write_text(json.dumps(spec))
+        channel, child_end = Channel.pair()
+        try:
+            child = Sandboxed(
+                ChildCommand("trainer.runner.child_train", [str(child_end.fileno()), str(spec_path)]).argv(),
+                workdir=workdir,
+                env=scrubbed_env(workdir, cfg.device, self.threads, cfg.extra_env),
+                limits=self.limits,
+                log_path=self.out / "train.log",
+                pass_fds=(child_end.fileno(),),
+                network_isolation=cfg.network_isolation,
+                on_log=self.on_log,
+                name="loopy-train",
+            )
+        finally:
+            child_end.close()
+        self.result.network_isolated = child.report.network_isolated
+        self.result.sandbox = child.report.as_dict()
+        watch = TrainingWatch(channel, self.out, self.on_metrics)
+        deadline = spawn_time + self.startup_allowance + cfg.budget_s + self.grace
+        stop: tuple[str, str] | None = None
+        while child.wait(timeout=0.05) is None:
+            now = time.monotonic()
+            if self.cancel.is_set():
+                stop = (R.CANCELLED, "cancelled during training")
+            elif now > deadline:
+                stop = (
+                    R.TIMEOUT,
+                    f"training still running {now - spawn_time:.1f} s after start: past the "
+                    f"startup allowance {self.startup_allowance:g} s + budget {cfg.budget_s:g} s "
+                    f"+ grace {self.grace:g} s; the process tree was killed",
+                )
+            elif watch.violation is not None:
+                stop = watch.violation
+            if stop is not None:
+                break
+            if watch.clock_event.is_set() and self.eval_child is None and cfg.prewarm_eval:
+                self.start_eval_child()
+        oom_killed = child.oom_killed()
+        returncode = child.finish()
+        train_end = time.monotonic()
+        watch.join()
+        self.fill_training_stats(watch, spawn_time, train_end)
+        if stop is None and watch.violation is not None:
+            stop = watch.violation
+        if stop is not None:
+            raise RunFailed(*stop)
+        if watch.failure is not None:
+            raise RunFailed(*watch.failure)
+        if returncode != 0:
+            raise RunFailed(*self.classify_exit(child, returncode, oom_killed, "training"))
+        checkpoint = workdir / "checkpoint.pt"
+        if not watch.saved or not checkpoint.is_file():
+            raise RunFailed(R.CONTRACT, "training ended without ctx.save(model, config)")
+        self.result.checkpoint_path = str(checkpoint)
+        return watch, train_end
+
+    def fill_training_stats(self, watch: TrainingWatch, spawn_time: float, end: float) -> None:
+        r = self.result
+        clock = watch.clock_started
+        r.startup_seconds = (clock if clock is not None else end) - spawn_time
+        r.training_seconds = float(watch.done.get("training_seconds", 0.0)) or (
+            end - clock if clock is not None else 0.0
+        )
+        r.total_tokens = int(watch.done.get("tokens", 0))
+        r.num_steps = int(watch.done.get("steps", 0))
+        r.peak_memory_mb = float(watch.done.get("peak_memory_mb", 0.0))
+        r.num_params = watch.num_params
+        r.final_loss = watch.last_loss
+        if watch.mfu and self.cuda:
+            r.mfu_percent = sum(watch.mfu) / len(watch.mfu)
+
+    def classify_exit(
+        self, child: Sandboxed, returncode: int, oom_killed: bool, phase: str
+    ) -> tuple[str, str]:
+        tail = child.tail()
+        signum = -returncode if returncode < 0 else 0
+        if oom_killed or "std::bad_alloc" in tail or "out of memory" in tail:
+            return R.OOM, f"{phase} ran out of memory (exit {returncode})\n{tail}"
+        if signum == signal.SIGKILL:
+            return R.OOM, f"{phase} process was killed (SIGKILL), most likely for memory\n{tail}"
+        if signum == signal.SIGXFSZ:
+            return R.SANDBOX_VIOLATION, f"{phase} exceeded the file size limit\n{tail}"
+        what = f"signal {signal.Signals(signum).name}" if signum else f"exit code {returncode}"
+        return R.CRASH, f"{phase} process died ({what})\n{tail}"
+
+    # --- evaluation ---
+
+    def start_eval_child(self) -> None:
+        workdir = self.out / "eval"
+        shutil.rmtree(workdir, ignore_errors=True)
+        workdir.mkdir(parents=True)
+        channel, child_end = Channel.pair()
+        try:
+            self.eval_child = Sandboxed(
+                ChildCommand("trainer.runner.child_eval", [str(child_end.fileno())]).argv(),
+                workdir=workdir,
+                env=scrubbed_env(workdir, self.config.device, self.threads, self.config.extra_env),
+                limits=self.limits,
+                log_path=self.out / "eval.log",
+                pass_fds=(child_end.fileno(),),
+                network_isolation=self.config.network_isolation,
+                on_log=self.on_log,
+                name="loopy-eval",
+            )
+        finally:
+            child_end.close()
+        self.eval_channel = channel
+
+    def stop_eval_child(self) -> int | None:
+        if self.eval_child is None:
+            return None
+        if self.eval_channel is not None:
+            with contextlib.suppress(OSError):
+                self.eval_channel.send({"type": "exit"})
+        self.eval_child.wait(timeout=2)
+        returncode = self.eval_child.finish()
+        if self.eval_channel is not None:
+            self.eval_channel.close()
+        self.eval_child = self.eval_channel = None
+        return returncode
+
+    def evaluate(self, watch: TrainingWatch) -> None:
+        cfg, h = self.config, self.harness
+        if self.eval_child is None:
+            self.start_eval_child()
+        assert self.eval_child is not None and self.eval_channel is not None
+        workdir = self.out / "eval"
+        train_workdir = self.out / "train"
+        for name in ("train.py", "checkpoint.pt", "checkpoint.json"):
+            _link_or_copy(train_workdir / name, workdir / name)
+        inputs, targets, token_bytes = h.val_inputs(), h.val_targets(), h.token_bytes()
+        slot_mb = cfg.eval_slot_mb or (512 if self.cuda else 64)
+        rows = rows_per_batch(h.val_rows, h.seq_len, h.vocab_size, slot_mb)
+        shared = SharedBuffers.create(workdir, rows, h.seq_len, h.vocab_size)
+        atol = cfg.integrity_atol if cfg.integrity_atol is not None else (0.1 if self.cuda else 1e-3)
+        evaluator = Evaluator(inputs, targets, token_bytes, h.vocab_size, rows, atol)
+        child, channel = self.eval_child, self.eval_channel
+        stop = threading.Event()
+        self.eval_started = time.monotonic()
+
+        def guard() -> None:  # a cancel or a hung child must not hang the supervisor
+            deadline = self.eval_started + self.eval_timeout
+            while not stop.wait(0.05):
+                if self.cancel.is_set() or time.monotonic() > deadline:
+                    child.kill()
+                    return
+
+        guard_thread = threading.Thread(target=guard, daemon=True)
+        guard_thread.start()
+        try:
+            self.expect(channel, "ready")
+            channel.send(
+                {
+                    "type": "load",
+                    "train_file": str(workdir / "train.py"),
+                    "checkpoint_path": str(workdir / "checkpoint.pt"),
+                    "config_path": str(workdir / "checkpoint.json"),
+                    "device": "cuda" if self.cuda else "cpu",
+                    "threads": self.threads,
+                    "seq_len": h.seq_len,
+                    "vocab_size": h.vocab_size,
+                    "rows": rows,
+                    "slots": 2,
+                    "inputs_path": str(shared.inputs_path),
+                    "logits_path": str(shared.logits_path),
+                }
+            )
+            self.expect(channel, "loaded")
+            outcome = evaluator.run(channel, shared, timeout=self.eval_timeout)
+        except EvaluationFailed as failure:
+            self.result.integrity = failure.evidence
+            raise RunFailed(failure.reason, failure.message) from None
+        except (ChannelClosed, ChannelError, OSError, TimeoutError) as exc:
+            raise RunFailed(*self.eval_death(exc)) from None
+        finally:
+            stop.set()
+            guard_thread.join()
+            shared.close()
+        self.result.val_bpb = outcome.val_bpb
+        self.result.integrity = outcome.integrity | {"scored_tokens": outcome.scored_tokens}
+
+    def expect(self, channel: Channel, kind: str) -> dict[str, Any]:
+        message = channel.recv(timeout=self.eval_timeout)
+        if message.get("type") == "failed":
+            raise EvaluationFailed(str(message.get("reason", R.CRASH)), str(message.get("message")))
+        if message.get("type") != kind:
+            raise EvaluationFailed(R.CONTRACT, f"evaluation child said {message.get('type')!r}, expected {kind!r}")
+        return message
+
+    def eval_death(self, exc: BaseException) -> tuple[str, str]:
+        assert self.eval_child is not None
+        if self.cancel.is_set():
+            return R.CANCELLED, "cancelled during evaluation"
+        child = self.eval_child
+        timed_out = time.monotonic() - self.eval_started >= self.eval_timeout
+        oom = child.oom_killed()
+        child.kill()  # the guard thread kills on timeout; make sure in every other case too
+        returncode = child.wait(timeout=5)
+        if isinstance(exc, TimeoutError) or timed_out:
+            return R.TIMEOUT, f"evaluation took longer than {self.eval_timeout:g} s"
+        return self.classify_exit(child, returncode if returncode is not None else -9, oom, "evaluation")
+
+    # --- logs ---
+
+    def combine_logs(self) -> Path:
+        combined = self.out / "run.log"
+        with open(combined, "wb") as out:
+            for name, title in (("train.log", "training"), ("eval.log", "evaluation")):
+                path = self.out / name
+                if path.exists():
+                    out.write(f"--- {title} ---\n".encode())
+                    with open(path, "rb") as f:
+                        shutil.copyfileobj(f, out)
+        return combined
