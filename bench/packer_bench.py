@@ -51,13 +51,17 @@ def flat_ids(chunks: Iterator[np.ndarray]) -> Iterator[int]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
     parser.add_argument("--harness", help="use this harness's training documents")
     parser.add_argument("--docs", type=int, default=20_000, help="synthetic documents")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--seq-len", type=int, default=2048)
     parser.add_argument("--buffer-size", type=int, default=1000)
-    parser.add_argument("--batches", type=int, default=20, help="reference batches timed (x10 fast)")
+    parser.add_argument(
+        "--batches", type=int, default=20, help="reference batches timed (x10 fast)"
+    )
     parser.add_argument("--check-batches", type=int, default=5, help="batches compared")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
@@ -72,7 +76,10 @@ def main() -> None:
     docs = [
         np.asarray(store.tokens[shard][start : start + length]).tolist()
         for shard, start, length in zip(
-            store.doc_shard.tolist(), store.doc_starts.tolist(), store.doc_lengths.tolist(), strict=True
+            store.doc_shard.tolist(),
+            store.doc_starts.tolist(),
+            store.doc_lengths.tolist(),
+            strict=True,
         )
     ]
 
@@ -80,7 +87,9 @@ def main() -> None:
         order = epochs(store.num_docs, args.seed)
         return (
             BestFitPacker(store.doc_lengths, order, row_len, args.buffer_size),
-            ReferencePacker(docs, flat_ids(epochs(store.num_docs, args.seed)), row_len, args.buffer_size),
+            ReferencePacker(
+                docs, flat_ids(epochs(store.num_docs, args.seed)), row_len, args.buffer_size
+            ),
         )
 
     def fast_batch(packer: BestFitPacker) -> np.ndarray:

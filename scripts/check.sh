@@ -5,3 +5,4 @@ cd "$(dirname "$0")/.."
 ruff check service trainer tests bench
 ruff format --check service trainer tests bench
 mypy service trainer
+bash scripts/check_proto.sh

@@ -72,3 +72,5 @@ def configure_logging(settings: Settings | None = None) -> None:
     root.setLevel(level)
     # Access logs would dominate under load; request metrics live in /metrics.
     logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
+    # Migration chatter on every start says nothing an operator needs.
+    logging.getLogger("alembic").setLevel(max(level, logging.WARNING))

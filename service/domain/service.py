@@ -19,6 +19,9 @@ Decisions recorded here (the contract transports and agents rely on):
   A retry returns the first result, whatever its body (the request id, not the
   body, names the operation). Runs, tracks and evaluations reserve their id
   before anything is created, so a retry never dispatches a second run.
+- Edits always land on the head: an edit made on any other base (an older head,
+  or a sibling revision) is three-way merged onto the head, and the head becomes
+  the new revision's parent.
 - Promotion: the expected head defaults to the run's revision's parent (the head
   the edit was made on, or rebased onto). Promoting the revision that already is
   the head returns the track unchanged (promotion is idempotent).
@@ -161,6 +164,7 @@ class DomainSettings(msgspec.Struct, kw_only=True):
         "statistics",
         "warnings",
         "__future__",
+        "gc",  # the baseline freezes the collector after step 0 (GC pauses cost steps)
     )
     default_agent_quota: AgentQuota = msgspec.field(default_factory=AgentQuota)
 
@@ -1317,6 +1321,11 @@ class Loopy:
 
     def evaluate(self, principal: Principal, run_id: str, req: EvaluateRequest) -> Evaluation:
         """Launches replicates as needed; PENDING until they finish, then DONE with a verdict."""
+        found, reserved = self._replayed(
+            principal, "evaluation", req.request_id, self.meta.get_evaluation
+        )
+        if found is not None:
+            return found
         run = self._run(run_id)
         if run.state in (RunState.FAILED, RunState.CANCELLED):
             raise FailedPrecondition(
@@ -1328,11 +1337,6 @@ class Loopy:
                     "failure_reason": run.failure_reason.value if run.failure_reason else None,
                 },
             )
-        found, reserved = self._replayed(
-            principal, "evaluation", req.request_id, self.meta.get_evaluation
-        )
-        if found is not None:
-            return found
         track = self._track(run.track_id)
         replicates = req.replicates if req.replicates is not None else track.policy.replicates
         if not 1 <= replicates <= self.settings.max_replicates:

@@ -4,7 +4,8 @@ Each wraps the behaviour of the LoopyService handlers (health and reflection
 pass untouched) so the work happens inside the RPC, with its context:
 
 - `ErrorInterceptor` (outermost) turns a `LoopyError` into the status and
-  trailers of service/grpc/errors.py, anything else into INTERNAL.
+  trailers of service/grpc/errors.py, a request that is not a valid message
+  into INVALID_ARGUMENT, anything else into INTERNAL.
 - `AuthInterceptor` resolves `authorization: Bearer <key>` with
   `Loopy.authenticate` and hands the Principal to the servicer through the
   `current_principal` context variable.
@@ -21,8 +22,9 @@ from contextvars import ContextVar
 from typing import Any
 
 import grpc
+from google.protobuf.message import DecodeError
 
-from service.domain.errors import LoopyError, PayloadTooLarge, Unauthenticated
+from service.domain.errors import InvalidArgument, LoopyError, PayloadTooLarge, Unauthenticated
 from service.domain.models import Principal
 from service.domain.service import Loopy
 from service.grpc.errors import abort_internal, abort_with
@@ -46,22 +48,54 @@ def _wrap(
     handler: grpc.RpcMethodHandler | None,
     wrap_unary: Callable[[Unary], Unary],
     wrap_stream: Callable[[Stream], Stream],
+    wrap_deserializer: Callable[[Any], Any] = lambda deserializer: deserializer,
 ) -> grpc.RpcMethodHandler | None:
     if handler is None:
         return None
+    deserializer = wrap_deserializer(handler.request_deserializer)
     if handler.unary_unary is not None:
         return grpc.unary_unary_rpc_method_handler(
             wrap_unary(handler.unary_unary),
-            request_deserializer=handler.request_deserializer,
+            request_deserializer=deserializer,
             response_serializer=handler.response_serializer,
         )
     if handler.unary_stream is not None:
         return grpc.unary_stream_rpc_method_handler(
             wrap_stream(handler.unary_stream),
-            request_deserializer=handler.request_deserializer,
+            request_deserializer=deserializer,
             response_serializer=handler.response_serializer,
         )
     return handler  # LoopyService has no client-streaming methods
+
+
+class _Undecodable:
+    """Stands in for a request whose bytes are not a valid message."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
+
+def _tolerant(deserializer: Callable[[bytes], Any] | None) -> Callable[[bytes], Any] | None:
+    """gRPC answers UNKNOWN when a deserializer raises; a malformed body is the
+    caller's mistake, so hand the servicer wrapper a marker to refuse instead."""
+    if deserializer is None:
+        return None
+
+    def deserialize(data: bytes) -> Any:
+        try:
+            return deserializer(data)
+        except DecodeError as exc:
+            return _Undecodable(str(exc))
+
+    return deserialize
+
+
+def _malformed(request: Any) -> InvalidArgument | None:
+    if isinstance(request, _Undecodable):
+        return InvalidArgument(
+            "the request is not a valid protobuf message", details={"error": request.reason}
+        )
+    return None
 
 
 class _BeforeInterceptor(grpc.aio.ServerInterceptor):
@@ -182,6 +216,8 @@ class ErrorInterceptor(grpc.aio.ServerInterceptor):
         def unary(behavior: Unary) -> Unary:
             async def wrapped(request: Any, context: grpc.aio.ServicerContext) -> Any:
                 try:
+                    if refused := _malformed(request):
+                        raise refused
                     return await behavior(request, context)
                 except grpc.aio.AbortError:
                     raise
@@ -197,6 +233,8 @@ class ErrorInterceptor(grpc.aio.ServerInterceptor):
                 request: Any, context: grpc.aio.ServicerContext
             ) -> AsyncIterator[Any]:
                 try:
+                    if refused := _malformed(request):
+                        raise refused
                     async for response in behavior(request, context):
                         yield response
                 except grpc.aio.AbortError:
@@ -208,4 +246,4 @@ class ErrorInterceptor(grpc.aio.ServerInterceptor):
 
             return wrapped
 
-        return _wrap(handler, unary, stream)  # type: ignore[return-value]
+        return _wrap(handler, unary, stream, _tolerant)  # type: ignore[return-value]

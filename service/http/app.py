@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
-from litestar import Litestar
+import functools
+from typing import Any
+
+from litestar import Litestar, Request, Router
 from litestar.di import Provide
+from litestar.handlers import HTTPRouteHandler
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme, Tag
+from litestar.params import QueryParameter
 
+from service.domain.errors import InvalidArgument
 from service.domain.service import Loopy
 from service.http.auth import BEARER_SCHEME, Authenticator
 from service.http.controllers.catalog import (
@@ -50,6 +56,29 @@ Time stamps are RFC 3339; durations carry their unit in the field name.
 AUTH_TTL_S = 5.0  # how long a resolved API key is trusted without asking the store again
 
 
+async def reject_unknown_query_parameters(request: Request[Any, Any, Any]) -> None:
+    """A misspelt query parameter (`page_sise`) is an error, not silently ignored."""
+    if not request.scope.get("query_string"):
+        return
+    known = _declared_query_parameters(request.route_handler)
+    unknown = sorted(set(request.query_params.keys()) - known)
+    if unknown:
+        raise InvalidArgument(
+            f"unknown query parameter `{unknown[0]}`"
+            + (f"; this operation takes: {', '.join(sorted(known))}" if known else ""),
+            details={"field": unknown[0], "unknown": unknown, "known": sorted(known)},
+        )
+
+
+@functools.cache
+def _declared_query_parameters(handler: HTTPRouteHandler) -> frozenset[str]:
+    return frozenset(
+        field.kwarg_definition.name or name
+        for name, field in handler.parsed_fn_signature.parameters.items()
+        if isinstance(field.kwarg_definition, QueryParameter)
+    )
+
+
 def create_app(core: Loopy, settings: Settings) -> Litestar:
     authenticator = Authenticator(core, ttl_s=AUTH_TTL_S)
     telemetry = Telemetry()
@@ -60,7 +89,8 @@ def create_app(core: Loopy, settings: Settings) -> Litestar:
     def provide_telemetry() -> Telemetry:
         return telemetry
 
-    return Litestar(
+    api = Router(
+        path="/",
         route_handlers=[
             TrackController,
             RunController,
@@ -71,6 +101,10 @@ def create_app(core: Loopy, settings: Settings) -> Litestar:
             readyz,
             prometheus_metrics,
         ],
+        before_request=reject_unknown_query_parameters,
+    )
+    return Litestar(
+        route_handlers=[api],
         dependencies={
             "core": Provide(provide_core, use_cache=True, sync_to_thread=False),
             "telemetry": Provide(provide_telemetry, use_cache=True, sync_to_thread=False),
@@ -105,5 +139,6 @@ def create_app(core: Loopy, settings: Settings) -> Litestar:
                 Tag(name="health", description="Liveness, readiness, Prometheus metrics."),
             ],
         ),
+        logging_config=None,  # service.log configures logging once for the process
         debug=False,
     )

@@ -135,12 +135,16 @@ class LocalArtifactStore(ArtifactStore):
 
     @classmethod
     def from_url(cls, url: str) -> LocalArtifactStore:
+        """`file:///abs/dir`; `file://rel/dir` is read as a relative path, because that is
+        what settings make of a relative LOOPY_DATA_DIR."""
         parsed = urlparse(url)
-        if parsed.scheme != "file" or parsed.netloc not in ("", "localhost") or not parsed.path:
+        host = "" if parsed.netloc == "localhost" else parsed.netloc
+        path = unquote(host + parsed.path)
+        if parsed.scheme != "file" or not path:
             raise InvalidArgument(
                 "artifacts URL must look like file:///absolute/dir", details={"url": url}
             )
-        return cls(unquote(parsed.path))
+        return cls(path)
 
     def _paths(self, key: str) -> tuple[Path, Path]:
         validate_key(key)

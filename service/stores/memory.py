@@ -58,7 +58,7 @@ def _decode_token(token: str) -> int:
     except (ValueError, UnicodeDecodeError) as exc:
         raise InvalidArgument(
             "page_token was not issued by this service",
-            details={"field": "page_token", "page_token": token},
+            details={"page_token": token},
         ) from exc
 
 

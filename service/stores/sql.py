@@ -233,8 +233,12 @@ class SqlMetadataStore(MetadataStore):
                 sa_url, pool_size=10, max_overflow=20, pool_pre_ping=True, pool_recycle=1800
             )
         if migrate:
-            with self._lock:
-                upgrade_to_head(self.engine)
+            try:
+                with self._lock:
+                    upgrade_to_head(self.engine)
+            except BaseException:
+                self.engine.dispose()
+                raise
 
     # --- plumbing
     @contextmanager

@@ -589,15 +589,27 @@ async def scenario(t: Any, core: Loopy) -> list[tuple[str, Json]]:
     await step("ListRuns", t.list_runs(agent, "cpu-test", None))
     await step("ListRuns succeeded", t.list_runs(agent, "cpu-test", RunState.SUCCEEDED))
 
+    # A rival edit from the same base, trained too: it will lose the race to the head.
+    rival_edit = ProposeEditRequest(full_source=BASELINE_SOURCE.replace("3e-4", "1e-3"))
+    rival = await step("ProposeEdit rival", t.propose_edit(agent, "cpu-test", rival_edit))
+    rival_run = await step(
+        "LaunchRun rival",
+        t.launch_run(
+            agent,
+            LaunchRunRequest(track_id="cpu-test", revision_id=rival["revision"]["id"], seed=3),
+        ),
+    )
     evaluation = await step("Evaluate", t.evaluate(agent, run["id"], EvaluateRequest(replicates=2)))
-    play_worker(core, {candidate: 1.21}, 1.51)  # replicates of both sides
+    play_worker(core, {candidate: 1.21, rival["revision"]["id"]: 1.3}, 1.51)  # and replicates
     await step("GetEvaluation", t.get_evaluation(agent, run["id"], evaluation["id"]))
     await step("GetEvaluation unknown", t.get_evaluation(agent, run["id"], "eval_nope"))
 
     base = track["baseline_revision"]
     promote = PromoteRequest(run_id=run["id"], expected_head_revision=base)
     await step("PromoteRun", t.promote_run(agent, "cpu-test", promote))
-    await step("PromoteRun stale", t.promote_run(agent, "cpu-test", promote))
+    await step("PromoteRun again (idempotent)", t.promote_run(agent, "cpu-test", promote))
+    stale = PromoteRequest(run_id=rival_run["id"], expected_head_revision=base)
+    await step("PromoteRun stale", t.promote_run(agent, "cpu-test", stale))
     await step("GetLeaderboard", t.get_leaderboard(agent, "cpu-test"))
     await step("GetTrack after promotion", t.get_track(agent, "cpu-test"))
     return steps

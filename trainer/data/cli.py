@@ -53,7 +53,9 @@ def add_data_commands(subparsers: argparse._SubParsersAction) -> None:  # type: 
         "--time-budget", type=float, default=prepare.DEFAULT_TIME_BUDGET_S, metavar="SECONDS"
     )
     p.add_argument("--description", default="")
-    p.add_argument("--threads", type=int, default=None, help="tokenizer threads (default: all cores)")
+    p.add_argument(
+        "--threads", type=int, default=None, help="tokenizer threads (default: all cores)"
+    )
     p.add_argument("--json", action="store_true", help="print the manifest as one JSON line")
     p.set_defaults(func=_prepare)
 

@@ -97,7 +97,9 @@ class _PlainDataUnpickler(pickle.Unpickler):
     # tokenizer.pkl holds only dicts, lists, str, bytes and ints: refusing every global
     # means a tampered harness cannot run code when its tokenizer is loaded.
     def find_class(self, module: str, name: str) -> Any:
-        raise HarnessError(f"{TOKENIZER} may hold only plain data, found a reference to {module}.{name}")
+        raise HarnessError(
+            f"{TOKENIZER} may hold only plain data, found a reference to {module}.{name}"
+        )
 
 
 def load_tokenizer_data(path: Path) -> dict[str, Any]:
@@ -226,7 +228,9 @@ class Harness:
         path = self.path / TOKEN_BYTES
         token_bytes = _read_array(path, np.int32)
         if token_bytes.size != self.vocab_size:
-            raise HarnessError(f"{path} holds {token_bytes.size} entries, vocab_size is {self.vocab_size}")
+            raise HarnessError(
+                f"{path} holds {token_bytes.size} entries, vocab_size is {self.vocab_size}"
+            )
         return token_bytes
 
     @cached_property

@@ -57,7 +57,9 @@ class TrainLoader:
         buffer_size: int = DEFAULT_BUFFER_SIZE,
     ) -> None:
         if batch_size < 1 or seq_len < 1:
-            raise ValueError(f"batch_size and seq_len must be positive, got {batch_size}, {seq_len}")
+            raise ValueError(
+                f"batch_size and seq_len must be positive, got {batch_size}, {seq_len}"
+            )
         self.harness = Harness.load(harness_dir)
         self.batch_size = batch_size
         self.seq_len = seq_len

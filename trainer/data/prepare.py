@@ -21,6 +21,7 @@ import math
 import os
 import pickle
 import shutil
+from array import array
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -28,7 +29,13 @@ from typing import Any
 
 import numpy as np
 
-from trainer.data.harness import METRIC, Harness, HarnessError, train_shard_names, write_harness_files
+from trainer.data.harness import (
+    METRIC,
+    Harness,
+    HarnessError,
+    train_shard_names,
+    write_harness_files,
+)
 from trainer.data.packing import pack_rows
 from trainer.data.sources import expand_sources, iter_documents
 from trainer.data.tokenizer import (
@@ -50,6 +57,9 @@ DEFAULT_SHARD_TOKENS = 1 << 27
 # Candidates the rows do not use return to training; at most half the documents are held out.
 CANDIDATE_SAFETY = 2
 ENCODE_BATCH_DOCS = 2048
+# The tokenizer learns from the first this-many characters of training text: merges settle
+# long before, and a corpus of many GB would otherwise take hours here.
+TOKENIZER_MAX_CHARS = 2_000_000_000
 
 # progress(stage, done, total): stages "scan", "tokenizer", "encode", "validation"
 Progress = Callable[[str, int, int | None], None]
@@ -70,7 +80,9 @@ def prepare(
     """Build a harness in `out_dir` (new or empty) from .parquet/.jsonl/.txt files or dirs."""
     check_vocab_size(vocab_size)
     files = expand_sources(sources)
-    names = ", ".join(str(f) for f in files[:3]) + (f" and {len(files) - 3} more" if len(files) > 3 else "")
+    names = ", ".join(str(f) for f in files[:3]) + (
+        f" and {len(files) - 3} more" if len(files) > 3 else ""
+    )
     return prepare_documents(
         lambda: iter_documents(files),
         out_dir,
@@ -118,18 +130,23 @@ def prepare_documents(
     row_len = seq_len + 1
     scan = _scan(documents, report)
     candidates = _choose_candidates(scan, CANDIDATE_SAFETY * val_rows * row_len, row_len)
-    candidate_rank = {doc: rank for rank, doc in enumerate(candidates)}  # rank = hash order
     held_out = set(candidates)
 
+    tokenizer_docs = 0
+
     def training_texts() -> Iterator[str]:
-        done = 0
+        nonlocal tokenizer_docs
+        chars = 0
         for index, text in enumerate(documents()):
+            if chars >= TOKENIZER_MAX_CHARS:
+                break
             if scan.keep[index] and index not in held_out:
                 yield text
-                done += 1
-                if done % 1000 == 0:
-                    report("tokenizer", done, scan.kept - len(held_out))
-        report("tokenizer", done, scan.kept - len(held_out))
+                chars += len(text)
+                tokenizer_docs += 1
+                if tokenizer_docs % 1000 == 0:
+                    report("tokenizer", tokenizer_docs, scan.kept - len(held_out))
+        report("tokenizer", tokenizer_docs, tokenizer_docs)
 
     tokenizer = train_tokenizer(training_texts(), vocab_size)
     bos = bos_token_id(tokenizer)
@@ -141,7 +158,9 @@ def prepare_documents(
     try:
         writer = _ShardWriter(staging, dtype, shard_tokens)
         held_out_tokens: dict[int, np.ndarray] = {}
-        encoded = _encode_all(documents, scan, encoding_from_data(tokenizer), bos, dtype, threads, report)
+        encoded = _encode_all(
+            documents, scan, encoding_from_data(tokenizer), bos, dtype, threads, report
+        )
         for index, tokens in encoded:
             if index in held_out:
                 held_out_tokens[index] = tokens
@@ -189,7 +208,7 @@ def prepare_documents(
                 "train_tokens": writer.tokens,
                 "val_documents": len(used_docs),
                 "val_candidate_documents": len(candidates),
-                "tokenizer_documents": scan.kept - len(candidates),
+                "tokenizer_documents": tokenizer_docs,
                 "text_bytes": scan.kept_bytes,
             },
         }
@@ -204,35 +223,35 @@ def prepare_documents(
 
 
 class _Scan:
-    def __init__(self) -> None:
-        self.keys: list[int] = []  # 64-bit hash of each document's text
-        self.sizes: list[int] = []  # UTF-8 bytes
-        self.keep: list[bool] = []  # False for exact duplicates of an earlier document
-        self.total = 0
-        self.kept = 0
-        self.kept_bytes = 0
+    """Per-document hash and size, compact (16 bytes a document) for large corpora."""
+
+    def __init__(self, keys: np.ndarray, sizes: np.ndarray) -> None:
+        self.keys = keys  # uint64 hash of each document's text
+        self.sizes = sizes  # int64 UTF-8 bytes
+        # Exact duplicates of an earlier document are dropped: a stable sort by hash puts
+        # the first occurrence first among equal hashes.
+        order = np.argsort(keys, kind="stable")
+        first = np.ones(len(keys), dtype=bool)
+        first[1:] = keys[order][1:] != keys[order][:-1]
+        self.keep = np.zeros(len(keys), dtype=bool)
+        self.keep[order[first]] = True
+        self.total = len(keys)
+        self.kept = int(self.keep.sum())
+        self.kept_bytes = int(sizes[self.keep].sum())
 
 
 def _scan(documents: Callable[[], Iterator[str]], report: Progress) -> _Scan:
-    scan = _Scan()
-    seen: set[int] = set()
+    keys, sizes = array("Q"), array("q")
     for text in documents():
         data = text.encode("utf-8")
-        key = int.from_bytes(hashlib.blake2b(data, digest_size=8).digest(), "big")
-        keep = key not in seen
-        seen.add(key)
-        scan.keys.append(key)
-        scan.sizes.append(len(data))
-        scan.keep.append(keep)
-        scan.total += 1
-        if keep:
-            scan.kept += 1
-            scan.kept_bytes += len(data)
-        if scan.total % 1000 == 0:
-            report("scan", scan.total, None)
-    report("scan", scan.total, scan.total)
-    if scan.total == 0:
+        keys.append(int.from_bytes(hashlib.blake2b(data, digest_size=8).digest(), "big"))
+        sizes.append(len(data))
+        if len(keys) % 1000 == 0:
+            report("scan", len(keys), None)
+    report("scan", len(keys), len(keys))
+    if not keys:
         raise HarnessError("no documents found: every source is empty")
+    scan = _Scan(np.frombuffer(keys, dtype=np.uint64), np.frombuffer(sizes, dtype=np.int64))
     if scan.kept < 2:
         raise HarnessError(
             f"found {scan.kept} distinct document(s); a harness needs at least 2 "
@@ -243,10 +262,9 @@ def _scan(documents: Callable[[], Iterator[str]], report: Progress) -> _Scan:
 
 def _choose_candidates(scan: _Scan, target_tokens: int, row_len: int) -> list[int]:
     """Document indices held out for validation, in hash order."""
-    kept = np.flatnonzero(np.array(scan.keep))
-    keys = np.array(scan.keys, dtype=np.uint64)[kept]
-    order = kept[np.argsort(keys, kind="stable")]
-    estimate = np.minimum(np.array(scan.sizes, dtype=np.int64)[order] // 2, row_len)
+    kept = np.flatnonzero(scan.keep)
+    order = kept[np.argsort(scan.keys[kept], kind="stable")]
+    estimate = np.minimum(scan.sizes[order] // 2, row_len)
     count = int(np.searchsorted(np.cumsum(estimate), target_tokens)) + 1
     count = max(1, min(count, len(order) // 2))
     return order[:count].tolist()
@@ -275,17 +293,22 @@ def _encode_all(
     batch: list[tuple[int, str]] = []
     done = 0
     with ThreadPoolExecutor(max_workers=threads) as pool:
+
+        def flush() -> Iterator[tuple[int, np.ndarray]]:
+            indices = [index for index, _ in batch]
+            yield from zip(indices, pool.map(encode, [text for _, text in batch]), strict=True)
+
         for index, text in enumerate(documents()):
             if index >= scan.total:
                 raise HarnessError("the documents changed while preparing (more than scanned)")
             if scan.keep[index]:
                 batch.append((index, text))
             if len(batch) == ENCODE_BATCH_DOCS:
-                yield from zip((i for i, _ in batch), pool.map(encode, (t for _, t in batch)))
+                yield from flush()
                 done += len(batch)
                 report("encode", done, scan.kept)
                 batch = []
-        yield from zip((i for i, _ in batch), pool.map(encode, (t for _, t in batch)))
+        yield from flush()
         report("encode", done + len(batch), scan.kept)
 
 

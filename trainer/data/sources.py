@@ -72,7 +72,9 @@ def iter_documents(files: Iterable[Path]) -> Iterator[str]:
         except HarnessError:
             raise
         except UnicodeDecodeError as exc:
-            raise HarnessError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+            raise HarnessError(
+                f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})"
+            ) from None
         except OSError as exc:
             raise HarnessError(f"{path}: cannot read: {exc.strerror or exc}") from None
 

@@ -18,9 +18,7 @@ from trainer.data.harness import BOS_TOKEN, SPECIAL_TOKENS, HarnessError
 
 # GPT-4's split pattern with numbers split into groups of at most two digits (as nanochat):
 # small vocabularies waste fewer ids on three-digit numbers.
-SPLIT_PATTERN = (
-    r"""'(?i:[sdmt]|ll|ve|re)|[^\r\n\p{L}\p{N}]?+\p{L}+|\p{N}{1,2}| ?[^\s\p{L}\p{N}]++[\r\n]*|\s*[\r\n]|\s+(?!\S)|\s+"""
-)
+SPLIT_PATTERN = r"""'(?i:[sdmt]|ll|ve|re)|[^\r\n\p{L}\p{N}]?+\p{L}+|\p{N}{1,2}| ?[^\s\p{L}\p{N}]++[\r\n]*|\s*[\r\n]|\s+(?!\S)|\s+"""
 MIN_VOCAB_SIZE = 256 + len(SPECIAL_TOKENS) + 1  # the bytes, the specials and one merge
 
 

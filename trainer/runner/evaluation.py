@@ -210,13 +210,31 @@ class Evaluator:
         return EvalOutcome(nats / (math.log(2) * nbytes), nats, nbytes, ntokens, integrity)
 
     def check_causality(self, job: Job, logits: torch.Tensor, original: torch.Tensor) -> dict[str, Any]:
-        allowed = torch.ones(logits.shape[:2], dtype=torch.bool)
+        s, _ = self.batches[job.batch]
+        diff = (logits - original).abs().amax(dim=-1)  # [rows, T]
+        untouched = torch.ones(diff.shape[0], dtype=torch.bool)
+        untouched[list(job.cuts)] = False
+        # rows whose inputs did not change at all must give the same logits: if they do not,
+        # the model depends on earlier calls (or on other rows), which is not a causality leak
+        if untouched.any():
+            moved = diff.masked_fill(~untouched[:, None], 0.0)
+            worst = float(moved.max())
+            if not worst <= self.atol:  # NaN fails too
+                row, pos = (int(i) for i in np.unravel_index(int(moved.argmax()), tuple(moved.shape)))
+                evidence = {"checked": True, "max_abs_diff": worst, "worst_row": s + row, "worst_position": pos}
+                raise EvaluationFailed(
+                    INTEGRITY,
+                    f"statelessness check failed: scoring validation row {s + row} again with "
+                    f"the same inputs moved its logits at position {pos} by {worst:.3g} > "
+                    f"{self.atol:g}: the model's output depends on earlier calls or other rows",
+                    {"statelessness": evidence},
+                )
+        allowed = torch.ones(diff.shape, dtype=torch.bool)
         for r, cut in job.cuts.items():
             allowed[r, cut + 1 :] = False  # these positions saw changed inputs: free to differ
-        diff = (logits - original).abs().amax(dim=-1).masked_fill(~allowed, 0.0)
-        worst = float(diff.max())
-        row, pos = (int(i) for i in np.unravel_index(int(diff.argmax()), tuple(diff.shape)))
-        s, _ = self.batches[job.batch]
+        prefix = diff.masked_fill(~allowed, 0.0)
+        worst = float(prefix.max())
+        row, pos = (int(i) for i in np.unravel_index(int(prefix.argmax()), tuple(prefix.shape)))
         evidence = {
             "checked": True,
             "batch": job.batch,
@@ -225,14 +243,12 @@ class Evaluator:
             "worst_row": s + row,
             "worst_position": pos,
         }
-        if not worst <= self.atol:  # NaN fails too
-            cut = job.cuts.get(row)
-            where = f"cut after position {cut}" if cut is not None else "a row that was not changed"
+        if not worst <= self.atol:
             raise EvaluationFailed(
                 INTEGRITY,
-                f"causality check failed: changing later tokens moved the logits at validation row "
-                f"{s + row}, position {pos} ({where}) by {worst:.3g} > {self.atol:g}: the model "
-                f"looks at future tokens or across rows",
+                f"causality check failed: changing the tokens after position {job.cuts.get(row)} "
+                f"of validation row {s + row} moved its logits at position {pos} by {worst:.3g} "
+                f"> {self.atol:g}: the model looks at future tokens",
                 {"causality": evidence},
             )
         return evidence

@@ -40,7 +40,9 @@ def _exact_occurrences(text: str, search: str) -> list[int]:
     return found
 
 
-def apply_search_replace(source: str, blocks: Sequence[SearchReplaceBlock]) -> tuple[str, list[str]]:
+def apply_search_replace(
+    source: str, blocks: Sequence[SearchReplaceBlock]
+) -> tuple[str, list[str]]:
     if not blocks:
         raise InvalidArgument(
             "search_replace has no blocks",
@@ -66,7 +68,9 @@ def _apply_block(text: str, block: SearchReplaceBlock, index: int, notes: list[s
         at = exact[0]
         return text[:at] + replace + text[at + len(search) :]
     if len(exact) > 1:
-        spans = [(_line_of(text, at), _line_of(text, at + len(search.rstrip("\n")))) for at in exact]
+        spans = [
+            (_line_of(text, at), _line_of(text, at + len(search.rstrip("\n")))) for at in exact
+        ]
         raise _ambiguous(index, spans)
 
     lines = split_lines(text)

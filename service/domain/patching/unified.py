@@ -111,9 +111,7 @@ def _is_body(line: str) -> bool:
 
 
 def _is_file_header(lines: list[str], i: int) -> bool:
-    return (
-        lines[i].startswith("--- ") and i + 1 < len(lines) and lines[i + 1].startswith("+++ ")
-    )
+    return lines[i].startswith("--- ") and i + 1 < len(lines) and lines[i + 1].startswith("+++ ")
 
 
 def parse_unified_diff(patch: str) -> tuple[list[Hunk], list[str]]:
@@ -331,11 +329,7 @@ def _place(
                 return None
             return Placement(hunk, exp, lines, level, fuzz, lead)
         needle = [line_key(line, level) for line in old]
-        found = [
-            p
-            for p in find_all(keys[level], needle)
-            if not _overlaps(p, len(old), taken)
-        ]
+        found = [p for p in find_all(keys[level], needle) if not _overlaps(p, len(old), taken)]
         if level is MatchLevel.EXACT and fuzz == 0 and exp in found:
             return Placement(hunk, exp, lines, level, fuzz, lead)
         start = _pick(found, exp)

@@ -81,75 +81,70 @@ def _top(module: str) -> str:
     return module.split(".", 1)[0]
 
 
-class _Inspector(ast.NodeVisitor):
-    def __init__(self, allowed: Collection[str], rebound: Collection[str]) -> None:
-        self.allowed = allowed
-        self.rebound = rebound  # e.g. `from torch import compile`: not the builtin
-        self.imports: list[dict[str, Any]] = []
-        self.calls: list[dict[str, Any]] = []
-
-    def visit_Import(self, node: ast.Import) -> None:
-        for alias in node.names:
-            if _top(alias.name) not in self.allowed:
-                self.imports.append({"module": alias.name, "line": node.lineno})
-        self.generic_visit(node)
-
-    def visit_ImportFrom(self, node: ast.ImportFrom) -> None:
-        module = node.module or ""
-        if node.level:
-            self.imports.append(
-                {"module": "." * node.level + module, "line": node.lineno, "reason": "relative"}
-            )
-        elif _top(module) not in self.allowed:
-            self.imports.append({"module": module, "line": node.lineno})
-        self.generic_visit(node)
-
-    def visit_Call(self, node: ast.Call) -> None:
-        func = node.func
-        name = func.id if isinstance(func, ast.Name) else None
-        if name in FORBIDDEN_CALLS and (name == "__import__" or name not in self.rebound):
-            entry: dict[str, Any] = {"name": name, "line": node.lineno}
-            target = _constant_str(node.args[0]) if node.args else None
-            if name == "__import__" and target:
-                self.imports.append({"module": target, "line": node.lineno, "via": "__import__"})
-            self.calls.append(entry)
-        elif name == "getattr" and len(node.args) >= 2:
-            attr = _constant_str(node.args[1])
-            if attr in FORBIDDEN_ATTRIBUTES or attr in FORBIDDEN_CALLS:
-                self.calls.append({"name": f"getattr(..., {attr!r})", "line": node.lineno})
-        self.generic_visit(node)
-
-    def visit_Name(self, node: ast.Name) -> None:
-        # a bare reference (f = __import__; f("os")) is as good as a call
-        if node.id in FORBIDDEN_NAMES and not self._reported(node):
-            self.calls.append({"name": node.id, "line": node.lineno})
-
-    def visit_Attribute(self, node: ast.Attribute) -> None:
-        if node.attr in FORBIDDEN_ATTRIBUTES:
-            self.calls.append({"name": f".{node.attr}", "line": node.lineno})
-        self.generic_visit(node)
-
-    def _reported(self, node: ast.Name) -> bool:
-        return any(
-            c["name"] == node.id and c["line"] == node.lineno for c in self.calls
-        )
-
-
-def _rebound_names(tree: ast.Module) -> set[str]:
-    """Names the file binds itself by def or import (so `compile` may be torch's)."""
-    names: set[str] = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
-            names.add(node.name)
-        elif isinstance(node, ast.Import | ast.ImportFrom):
-            names.update((a.asname or a.name).split(".")[0] for a in node.names)
-    return names
-
-
 def _constant_str(node: ast.expr) -> str | None:
     if isinstance(node, ast.Constant) and isinstance(node.value, str):
         return node.value
     return None
+
+
+def _inspect(
+    tree: ast.Module, allowed: Collection[str]
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(disallowed imports, disallowed calls/names), in one walk over the tree."""
+    imports: list[dict[str, Any]] = []
+    calls: list[tuple[str, int, str | None]] = []  # (name, line, builtin it must be)
+    rebound: set[str] = set()  # names the file binds itself (`from torch import compile`)
+    for node in ast.walk(tree):
+        kind = type(node)
+        if kind is ast.Import:
+            assert isinstance(node, ast.Import)
+            for alias in node.names:
+                rebound.add((alias.asname or alias.name).split(".")[0])
+                if _top(alias.name) not in allowed:
+                    imports.append({"module": alias.name, "line": node.lineno})
+        elif kind is ast.ImportFrom:
+            assert isinstance(node, ast.ImportFrom)
+            rebound.update(alias.asname or alias.name for alias in node.names)
+            module = node.module or ""
+            if node.level:
+                imports.append(
+                    {"module": "." * node.level + module, "line": node.lineno, "reason": "relative"}
+                )
+            elif _top(module) not in allowed:
+                imports.append({"module": module, "line": node.lineno})
+        elif kind is ast.FunctionDef or kind is ast.AsyncFunctionDef or kind is ast.ClassDef:
+            rebound.add(node.name)  # type: ignore[attr-defined]
+        elif kind is ast.Call:
+            assert isinstance(node, ast.Call)
+            func = node.func
+            if isinstance(func, ast.Name) and func.id in FORBIDDEN_CALLS:
+                calls.append((func.id, node.lineno, func.id))
+                target = _constant_str(node.args[0]) if node.args else None
+                if func.id == "__import__" and target:
+                    imports.append({"module": target, "line": node.lineno, "via": "__import__"})
+            elif isinstance(func, ast.Name) and func.id == "getattr" and len(node.args) >= 2:
+                attr = _constant_str(node.args[1])
+                if attr in FORBIDDEN_ATTRIBUTES or attr in FORBIDDEN_CALLS:
+                    calls.append((f"getattr(..., {attr!r})", node.lineno, None))
+        elif kind is ast.Name:
+            assert isinstance(node, ast.Name)
+            # a bare reference (f = __import__; f("os")) is as good as a call
+            if node.id in FORBIDDEN_NAMES:
+                calls.append((node.id, node.lineno, None))
+        elif kind is ast.Attribute:
+            assert isinstance(node, ast.Attribute)
+            if node.attr in FORBIDDEN_ATTRIBUTES:
+                calls.append((f".{node.attr}", node.lineno, None))
+    seen: set[tuple[str, int]] = set()
+    reported = []
+    for name, line, builtin in sorted(calls, key=lambda c: c[1]):
+        if builtin and builtin != "__import__" and builtin in rebound:
+            continue  # e.g. torch's compile, not the builtin
+        if (name, line) not in seen:
+            seen.add((name, line))
+            reported.append({"name": name, "line": line})
+    imports.sort(key=lambda i: i["line"])
+    return imports, reported
 
 
 def check_contract(tree: ast.Module, allowed_imports: Collection[str]) -> None:
@@ -157,24 +152,24 @@ def check_contract(tree: ast.Module, allowed_imports: Collection[str]) -> None:
     no dynamic code evaluation or import."""
     defined = {node.name for node in tree.body if isinstance(node, ast.FunctionDef)}
     missing = [name for name in REQUIRED_FUNCTIONS if name not in defined]
-    inspector = _Inspector(allowed_imports, _rebound_names(tree))
-    inspector.visit(tree)
+    disallowed_imports, disallowed_calls = _inspect(tree, allowed_imports)
     details: dict[str, Any] = {}
     problems: list[str] = []
     if missing:
         details["missing"] = missing
         problems.append(
-            "train.py must define " + " and ".join(f"`def {n}(...)`" for n in missing)
+            "train.py must define "
+            + " and ".join(f"`def {n}(...)`" for n in missing)
             + " at module level"
         )
-    if inspector.imports:
-        details["disallowed_imports"] = inspector.imports
-        listed = ", ".join(f"{i['module']} (line {i['line']})" for i in inspector.imports[:10])
+    if disallowed_imports:
+        details["disallowed_imports"] = disallowed_imports
+        listed = ", ".join(f"{i['module']} (line {i['line']})" for i in disallowed_imports[:10])
         problems.append(f"imports outside the track's allow-list: {listed}")
         details["allowed_imports"] = sorted(allowed_imports)
-    if inspector.calls:
-        details["disallowed_calls"] = inspector.calls
-        listed = ", ".join(f"{c['name']} (line {c['line']})" for c in inspector.calls[:10])
+    if disallowed_calls:
+        details["disallowed_calls"] = disallowed_calls
+        listed = ", ".join(f"{c['name']} (line {c['line']})" for c in disallowed_calls[:10])
         problems.append(f"dynamic code evaluation or import is not allowed: {listed}")
     if problems:
         raise InvalidArgument("; ".join(problems), details=details)

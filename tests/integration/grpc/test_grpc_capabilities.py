@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import json
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -329,3 +332,44 @@ async def test_agents_and_roles(
         with pytest.raises(grpc.aio.AioRpcError) as denied:
             await call(request, metadata=auth(created.api_key))  # type: ignore[operator]
         assert denied.value.code() is grpc.StatusCode.PERMISSION_DENIED
+
+
+async def test_create_harness_from_a_directory(
+    stub: Stub, core: Loopy, admin_key: str, tmp_path: Path
+) -> None:
+    tokens = bytes(range(200))
+    (tmp_path / "val_tokens.bin").write_bytes(tokens)
+    manifest = {
+        "format": "loopy-harness/1",
+        "harness_id": "0123456789abcdef",
+        "vocab_size": 512,
+        "bos_token_id": 511,
+        "seq_len": 32,
+        "eval_tokens": 200,
+        "time_budget_s": 20,
+        "metric": "val_bpb",
+        "files": {"val_tokens.bin": hashlib.sha256(tokens).hexdigest()},
+    }
+    (tmp_path / "manifest.json").write_text(json.dumps(manifest))
+    request = api.CreateHarnessRequest(
+        path=str(tmp_path), description="two hundred tokens", request_id="h-1"
+    )
+    created = (await stub.CreateHarness(request, metadata=auth(admin_key))).harness
+    assert created.name == "harnesses/0123456789abcdef"
+    assert created.vocab_size == 512 and created.time_budget_s == 20.0
+    assert created.size_bytes == 200 and created.description == "two hundred tokens"
+    assert dict(created.files) == manifest["files"]
+    stored = core.artifacts.stat("harnesses/0123456789abcdef/val_tokens.bin")
+    assert stored is not None and stored.sha256 == manifest["files"]["val_tokens.bin"]
+    again = (await stub.CreateHarness(request, metadata=auth(admin_key))).harness
+    assert again == created
+
+    (tmp_path / "val_tokens.bin").write_bytes(tokens[::-1])  # no longer matches the manifest
+    manifest["harness_id"] = "fedcba9876543210"
+    (tmp_path / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(grpc.aio.AioRpcError) as corrupt:
+        await stub.CreateHarness(
+            api.CreateHarnessRequest(path=str(tmp_path)), metadata=auth(admin_key)
+        )
+    assert corrupt.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+    assert "actual_sha256" in error_from_rpc(corrupt.value).details

@@ -297,3 +297,19 @@ async def test_reflection_lists_the_service(channel: grpc.aio.Channel) -> None:
     names = {s.name for s in answers[0].list_services_response.service}
     assert {"loopy.v1.LoopyService", "grpc.health.v1.Health"} <= names
     assert answers[1].file_descriptor_response.file_descriptor_proto  # clients can build stubs
+
+
+async def test_malformed_bodies_are_invalid_argument(
+    channel: grpc.aio.Channel, admin_key: str
+) -> None:
+    # Raw bytes, as a client without the stubs (or a broken one) could send them.
+    raw_call = channel.unary_unary("/loopy.v1.LoopyService/GetTrack")
+    for body in [b"\x0a\x02\xff\xfe", b"\xff\xff\xff", b"\x0a\x05ab"]:  # bad UTF-8, corrupt
+        error = await fails(raw_call(body, metadata=auth(admin_key)))
+        assert error.code() is grpc.StatusCode.INVALID_ARGUMENT
+        assert error_from_rpc(error).code is ErrorCode.INVALID_ARGUMENT
+    raw_stream = channel.unary_stream("/loopy.v1.LoopyService/WatchRun")
+    with pytest.raises(grpc.aio.AioRpcError) as watched:
+        async for _ in raw_stream(b"\xff\xff\xff", metadata=auth(admin_key)):
+            pass
+    assert watched.value.code() is grpc.StatusCode.INVALID_ARGUMENT

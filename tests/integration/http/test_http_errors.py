@@ -278,3 +278,10 @@ async def test_unexpected_fault_is_a_bare_500(
     problem = assert_problem(response, 500, "INTERNAL")
     assert "hunter2" not in response.text and "RuntimeError" not in response.text
     assert "details" not in problem
+
+
+async def test_misspelt_query_parameter_is_400(client: Client, kit: Any, agent_key: str) -> None:
+    response = await client.get("/v1/tracks?page_sise=5", headers=kit.auth(agent_key))
+    problem = assert_problem(response, 400, "INVALID_ARGUMENT")
+    assert problem["details"]["field"] == "page_sise"
+    assert "page_size" in problem["details"]["known"]

@@ -188,7 +188,16 @@ def test_s3_store_creates_its_bucket_and_reopens(s3_endpoint: str) -> None:
     assert other_prefix.exists("x") is False
 
 
-@pytest.mark.parametrize("url", ["ftp://host/x", "s3://", "file://remote-host/dir", "artifacts"])
+def test_relative_file_url_is_a_relative_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    store = open_artifact_store("file://data/artifacts")
+    store.put_bytes("k", b"v")
+    assert (tmp_path / "data" / "artifacts" / "objects" / "k").read_bytes() == b"v"
+
+
+@pytest.mark.parametrize("url", ["ftp://host/x", "s3://", "file://", "artifacts"])
 def test_unsupported_artifact_urls(url: str) -> None:
     with pytest.raises(InvalidArgument, match="artifacts URL"):
         open_artifact_store(url, Settings())

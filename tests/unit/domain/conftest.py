@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -82,11 +83,20 @@ def write_harness(directory: Path, harness_id: str = "h0123456789abcde") -> Path
     return directory
 
 
+def open_store(tmp_path: Path):
+    """The in-memory store; LOOPY_DOMAIN_TEST_STORE=sqlite runs the same suite on SQLite."""
+    if os.environ.get("LOOPY_DOMAIN_TEST_STORE") == "sqlite":
+        from service.stores import open_metadata_store
+
+        return open_metadata_store(f"sqlite:///{tmp_path / 'loopy.db'}")
+    return MemoryMetadataStore()
+
+
 class World:
     """The core plus the handles tests use to play agents and workers."""
 
     def __init__(self, tmp_path: Path, settings: DomainSettings | None = None) -> None:
-        self.meta = MemoryMetadataStore()
+        self.meta = open_store(tmp_path)
         self.artifacts = MemoryArtifactStore()
         self.dispatcher = RecordingDispatcher()
         self.core = Loopy(

@@ -17,7 +17,6 @@ from service.domain.ids import hash_api_key
 from service.domain.models import DecisionPolicy, Role, RunPurpose, RunState
 from service.domain.service import CreateAgentRequest, CreateHarnessRequest, CreateTrackRequest
 
-
 # --- auth ---------------------------------------------------------------------
 
 
@@ -233,7 +232,23 @@ def test_track_listing_pages(world):
     assert rest.next_page_token == ""
     with pytest.raises(InvalidArgument) as err:
         world.core.list_tracks(world.admin, 2, "forged-token")
-    assert err.value.details["field"] == "page_token"
+    assert err.value.details["page_token"] == "forged-token"
     with pytest.raises(InvalidArgument) as err:
         world.core.list_tracks(world.admin, -1, "")
     assert err.value.details["field"] == "page_size"
+
+
+def test_default_baseline_is_the_trainers_and_validates(world):
+    from trainer.baseline import baseline_source
+
+    track = world.core.create_track(
+        world.admin,
+        CreateTrackRequest(
+            track_id="real-baseline",
+            harness_id=world.harness.id,
+            policy=DecisionPolicy(calibration_runs=1),
+        ),
+    )
+    revision = world.core.get_revision(world.admin, track.baseline_revision).revision
+    assert revision.source == baseline_source()
+    assert "gc" in track.allowed_imports and "torch" in track.allowed_imports

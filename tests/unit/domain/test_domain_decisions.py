@@ -43,7 +43,7 @@ def test_discard_when_it_is_not_better():
 def test_inconclusive_within_the_noise_or_below_min_delta():
     # A changed seed "winning" by half a sigma is noise.
     assert decide([1.495], [1.50], 0.01, POLICY).verdict is Verdict.INCONCLUSIVE
-    big_noise = decide([1.40, 1.60], [1.55, 1.45], None, POLICY)  # pooled std is large
+    big_noise = decide([1.40, 1.60], [1.56, 1.46], None, POLICY)  # pooled std is large
     assert big_noise.verdict is Verdict.INCONCLUSIVE
     strict = DecisionPolicy(k_sigma=2.0, min_delta=0.2)
     assert decide([1.40, 1.41, 1.39], [1.50, 1.51, 1.49], 0.01, strict).verdict is (
@@ -82,9 +82,7 @@ def calibrated_track(world, values=(1.50, 1.51, 1.49), **policy):
 
 def candidate(world, agent, track, lr="0.02"):
     revision = world.core.propose_edit(agent, track.id, sr("LR = 0.01", f"LR = {lr}")).revision
-    run = world.core.launch_run(
-        agent, LaunchRunRequest(track_id=track.id, revision_id=revision.id)
-    )
+    run = world.core.launch_run(agent, LaunchRunRequest(track_id=track.id, revision_id=revision.id))
     return revision, run
 
 
@@ -290,7 +288,7 @@ def test_leaderboard_tsv_and_png(world):
     assert len(rows) == 6
     assert rows[run_a.id][1:5] == [rev_a.id[:12], "1.400000", "3.0", "keep"]
     assert rows[run_b.id][4] == "discard"
-    assert rows[run_c.id][2:5] == ["0.000000", "2.0", "crash"]
+    assert rows[run_c.id][2:5] == ["0.000000", "0.0", "crash"]
 
     png = world.core.progress_png(alice, track.id)
     assert png.startswith(b"\x89PNG\r\n\x1a\n") and len(png) > 5000

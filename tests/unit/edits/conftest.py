@@ -114,9 +114,8 @@ EDITS: dict[str, Callable[[str], str]] = {
 
 
 def git_style_diff(old: str, new: str) -> str:
-    return (
-        "diff --git a/train.py b/train.py\n"
-        "index 3b18e51..a9c2f04 100644\n" + unified_diff(old, new, "a/train.py", "b/train.py")
+    return "diff --git a/train.py b/train.py\nindex 3b18e51..a9c2f04 100644\n" + unified_diff(
+        old, new, "a/train.py", "b/train.py"
     )
 
 

@@ -39,7 +39,12 @@ def test_overlapping_changes_conflict_with_the_lines():
     d = info.value.details
     assert d["conflict"] is True
     assert d["conflicts"] == [
-        {"base_lines": [7, 7], "base": ["line 7"], "ours": ["ours 7"], "theirs": ["theirs 7", "more"]}
+        {
+            "base_lines": [7, 7],
+            "base": ["line 7"],
+            "ours": ["ours 7"],
+            "theirs": ["theirs 7", "more"],
+        }
     ]
 
 

@@ -26,7 +26,20 @@ MINIMAL = (
 
 # lines that make diffs collide, repeat and differ only in whitespace
 LINE = st.sampled_from(
-    ["a", "b", "c", "", "    x = 1", "    x = 1  ", "\tx = 1", "x\r", "@@ -1 +1 @@", "-- ", "+b", "\\"]
+    [
+        "a",
+        "b",
+        "c",
+        "",
+        "    x = 1",
+        "    x = 1  ",
+        "\tx = 1",
+        "x\r",
+        "@@ -1 +1 @@",
+        "-- ",
+        "+b",
+        "\\",
+    ]
 )
 
 
@@ -43,10 +56,29 @@ def texts(draw: st.DrawFn) -> str:
 # fragments of diffs, shuffled into patches that are almost, but not quite, right
 FRAGMENT = st.sampled_from(
     [
-        "--- a/train.py", "+++ b/train.py", "diff --git a/train.py b/train.py",
-        "@@ -1,3 +1,3 @@", "@@ -2 +2 @@", "@@ -0,0 +1 @@", "@@ @@", "@@ -99999999999 +1,2 @@",
-        "@@ -1,0 +0,0 @@", " a", " b", "-a", "-b", "+a", "+z", "", " ", "\\ No newline at end of file",
-        "-    x = 1", "+\tx = 2", " \tx = 1", "Binary files a and b differ", "@@ -3,2 +3,1 @@ def f",
+        "--- a/train.py",
+        "+++ b/train.py",
+        "diff --git a/train.py b/train.py",
+        "@@ -1,3 +1,3 @@",
+        "@@ -2 +2 @@",
+        "@@ -0,0 +1 @@",
+        "@@ @@",
+        "@@ -99999999999 +1,2 @@",
+        "@@ -1,0 +0,0 @@",
+        " a",
+        " b",
+        "-a",
+        "-b",
+        "+a",
+        "+z",
+        "",
+        " ",
+        "\\ No newline at end of file",
+        "-    x = 1",
+        "+\tx = 2",
+        " \tx = 1",
+        "Binary files a and b differ",
+        "@@ -3,2 +3,1 @@ def f",
     ]
 )
 
@@ -83,7 +115,9 @@ def test_random_blocks_raise_only_domain_errors(source, blocks):
 
 
 @FAST
-@given(data=st.binary(max_size=400), codec=st.sampled_from(["replace", "surrogateescape", "ignore"]))
+@given(
+    data=st.binary(max_size=400), codec=st.sampled_from(["replace", "surrogateescape", "ignore"])
+)
 def test_random_bytes_in_every_form_raise_only_domain_errors(policy, data, codec):
     text = data.decode("utf-8", errors=codec)
     requests = [
@@ -114,7 +148,9 @@ def test_unified_diff_round_trips(base, new):
 def test_round_trip_through_apply_edit_and_rebase(policy, head_extra):
     new = MINIMAL.replace("    y = 2\n", "    y = 3\n")
     head = "".join(line + "\n" for line in head_extra) + MINIMAL
-    result = apply_edit(MINIMAL, head, ProposeEditRequest(unified_diff=unified_diff(MINIMAL, new)), policy)
+    result = apply_edit(
+        MINIMAL, head, ProposeEditRequest(unified_diff=unified_diff(MINIMAL, new)), policy
+    )
     assert result.source == "".join(line + "\n" for line in head_extra) + new
     assert result.rebased == (head != MINIMAL)
 
@@ -149,7 +185,9 @@ def test_merge_with_an_unmoved_side_takes_the_other(base, x):
 
 
 @FAST
-@given(base=st.lists(st.sampled_from(["a", "b", "c", "d"]), min_size=1, max_size=12), data=st.data())
+@given(
+    base=st.lists(st.sampled_from(["a", "b", "c", "d"]), min_size=1, max_size=12), data=st.data()
+)
 def test_merge_of_disjoint_edits_contains_both(base, data):
     """Changing one line on each side, far enough apart, merges to both changes."""
     lines = [f"{word}{i}\n" for i, word in enumerate(base)]

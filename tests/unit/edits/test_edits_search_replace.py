@@ -21,7 +21,9 @@ def refuse(source: str, *pairs: tuple[str, str]) -> dict:
 
 
 def test_blocks_apply_in_order_on_the_edited_text():
-    source, notes = apply_search_replace("a = 1\nb = 2\n", blocks(("a = 1", "a = 3"), ("a = 3\nb", "c")))
+    source, notes = apply_search_replace(
+        "a = 1\nb = 2\n", blocks(("a = 1", "a = 3"), ("a = 3\nb", "c"))
+    )
     assert source == "c = 2\n"
     assert notes == []
 
@@ -44,7 +46,9 @@ def test_crlf_search_on_lf_file():
 
 def test_uniform_indentation_shift_is_carried_to_the_replacement():
     src = "class A:\n    def f(self):\n        return 1\n"
-    out, notes = apply_search_replace(src, blocks(("def f(self):\n    return 1\n", "def f(self):\n    return 2\n")))
+    out, notes = apply_search_replace(
+        src, blocks(("def f(self):\n    return 1\n", "def f(self):\n    return 2\n"))
+    )
     assert out == "class A:\n    def f(self):\n        return 2\n"
     assert notes == ["indentation differences ignored in block 1"]
 

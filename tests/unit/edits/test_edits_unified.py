@@ -52,7 +52,11 @@ def test_separate_hunks_applied_in_any_order():
     big = "".join(f"line {i}\n" for i in range(40))
     new = big.replace("line 3\n", "LINE 3\n").replace("line 33\n", "LINE 33\n")
     patch = unified_diff(big, new)
-    head, h1, h2 = patch.split("@@ -")[0], "@@ -" + patch.split("@@ -")[1], "@@ -" + patch.split("@@ -")[2]
+    head, h1, h2 = (
+        patch.split("@@ -")[0],
+        "@@ -" + patch.split("@@ -")[1],
+        "@@ -" + patch.split("@@ -")[2],
+    )
     assert apply_unified_diff(big, head + h2 + h1)[0] == new
 
 
@@ -119,7 +123,7 @@ def test_tabs_for_spaces_are_forgiven_and_indentation_follows_the_file(baseline,
     patch = unified_diff(baseline, target)
 
     def tabs(line: str) -> str:
-        if not line[:1] in (" ", "+", "-") or line.startswith(("---", "+++")):
+        if line[:1] not in (" ", "+", "-") or line.startswith(("---", "+++")):
             return line
         body = line[1:]
         depth = (len(body) - len(body.lstrip(" "))) // 4

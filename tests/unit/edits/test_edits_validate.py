@@ -124,7 +124,9 @@ def test_allow_list_is_per_policy(policy):
     refused(with_os, policy)
     from msgspec import structs
 
-    validate_source(with_os, structs.replace(policy, allowed_imports=policy.allowed_imports | {"os"}))
+    validate_source(
+        with_os, structs.replace(policy, allowed_imports=policy.allowed_imports | {"os"})
+    )
 
 
 def test_all_problems_reported_together(policy):

@@ -61,7 +61,9 @@ def test_demo_harness_is_deterministic(tmp_path):
 
 
 def test_sources_are_cut_at_definitions_keeping_decorators():
-    source = "import os\n\n@cache\ndef f():\n    return 1\n\nclass A:\n    def g(self):\n        pass\n"
+    source = (
+        "import os\n\n@cache\ndef f():\n    return 1\n\nclass A:\n    def g(self):\n        pass\n"
+    )
     pieces = list(split_source(source))
     assert "".join(pieces) == source
     assert all(len(p) <= 1000 for p in pieces)

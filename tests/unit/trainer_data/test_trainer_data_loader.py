@@ -63,7 +63,10 @@ def test_seeded_and_reproducible(tiny_harness):
         return [next(loader) for _ in range(n)]
 
     first, again, other = batches(1), batches(1), batches(2)
-    assert all(torch.equal(a[0], b[0]) and torch.equal(a[1], b[1]) for a, b in zip(first, again, strict=True))
+    assert all(
+        torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
+        for a, b in zip(first, again, strict=True)
+    )
     assert not all(torch.equal(a[0], b[0]) for a, b in zip(first, other, strict=True))
 
 

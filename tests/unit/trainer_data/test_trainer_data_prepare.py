@@ -163,7 +163,11 @@ def test_bad_input_is_a_clear_harness_error(tmp_path, tools):
 def test_an_existing_directory_is_never_overwritten(tiny_harness, tmp_path, documents, tools):
     before = tiny_harness.manifest["files"]
     with pytest.raises(HarnessError, match="already exists"):
-        prepare([tools.write_jsonl(tmp_path / "x.jsonl", documents[:50])], tiny_harness.path, **tools.TINY)
+        prepare(
+            [tools.write_jsonl(tmp_path / "x.jsonl", documents[:50])],
+            tiny_harness.path,
+            **tools.TINY,
+        )
     assert Harness.load(tiny_harness.path).manifest["files"] == before
 
 
@@ -186,7 +190,9 @@ def test_cli_reports_bad_input_in_one_line_with_exit_code_2(tmp_path, tools):
         flags = []
         for key, value in settings.items():
             flags += [f"--{key.replace('_', '-')}", value]
-        result = _cli("prepare", "--source", *sources, "--out", tmp_path / "o", *flags, cwd=tools.REPO)
+        result = _cli(
+            "prepare", "--source", *sources, "--out", tmp_path / "o", *flags, cwd=tools.REPO
+        )
         assert result.returncode == 2, result.stderr
         lines = result.stderr.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0]
