@@ -98,20 +98,40 @@ def _malformed(request: Any) -> InvalidArgument | None:
     return None
 
 
-class _BeforeInterceptor(grpc.aio.ServerInterceptor):
-    """Runs `before(request, context)` ahead of every LoopyService method."""
+class _WrappingInterceptor(grpc.aio.ServerInterceptor):
+    """Wraps each LoopyService handler once and reuses the result: the wrapping
+    depends only on the method, and building handlers on every call costs time."""
 
-    async def before(self, request: Any, context: grpc.aio.ServicerContext) -> None:
-        raise NotImplementedError
+    def __init__(self) -> None:
+        self._wrapped: dict[str, grpc.RpcMethodHandler] = {}
 
     async def intercept_service(
         self,
         continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
         handler_call_details: grpc.HandlerCallDetails,
     ) -> grpc.RpcMethodHandler:
+        method: str = handler_call_details.method  # type: ignore[attr-defined]
+        cached = self._wrapped.get(method)
+        if cached is not None:
+            return cached
         handler = await continuation(handler_call_details)
-        if not handler_call_details.method.startswith(_METHOD_PREFIX):  # type: ignore[attr-defined]
+        if handler is None or not method.startswith(_METHOD_PREFIX):
             return handler
+        wrapped = self.wrap(handler, method)
+        self._wrapped[method] = wrapped
+        return wrapped
+
+    def wrap(self, handler: grpc.RpcMethodHandler, method: str) -> grpc.RpcMethodHandler:
+        raise NotImplementedError
+
+
+class _BeforeInterceptor(_WrappingInterceptor):
+    """Runs `before(request, context)` ahead of every LoopyService method."""
+
+    async def before(self, request: Any, context: grpc.aio.ServicerContext) -> None:
+        raise NotImplementedError
+
+    def wrap(self, handler: grpc.RpcMethodHandler, method: str) -> grpc.RpcMethodHandler:
         before = self.before
 
         def unary(behavior: Unary) -> Unary:
@@ -140,6 +160,7 @@ class AuthInterceptor(_BeforeInterceptor):
     revoked key keeps working for at most `ttl_s`."""
 
     def __init__(self, core: Loopy, ttl_s: float = 5.0, max_entries: int = 10_000) -> None:
+        super().__init__()
         self._core = core
         self._ttl_s = ttl_s
         self._max_entries = max_entries
@@ -191,6 +212,7 @@ def bearer_key(header: str | None) -> str | None:
 
 class RequestSizeInterceptor(_BeforeInterceptor):
     def __init__(self, max_request_bytes: int) -> None:
+        super().__init__()
         self._limit = max_request_bytes
 
     async def before(self, request: Any, context: grpc.aio.ServicerContext) -> None:
@@ -202,16 +224,8 @@ class RequestSizeInterceptor(_BeforeInterceptor):
             )
 
 
-class ErrorInterceptor(grpc.aio.ServerInterceptor):
-    async def intercept_service(
-        self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
-        handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler:
-        handler = await continuation(handler_call_details)
-        method: str = handler_call_details.method  # type: ignore[attr-defined]
-        if not method.startswith(_METHOD_PREFIX):
-            return handler
+class ErrorInterceptor(_WrappingInterceptor):
+    def wrap(self, handler: grpc.RpcMethodHandler, method: str) -> grpc.RpcMethodHandler:
 
         def unary(behavior: Unary) -> Unary:
             async def wrapped(request: Any, context: grpc.aio.ServicerContext) -> Any:

@@ -115,9 +115,11 @@ def test_six_runs_on_two_workers_each_trained_once(scaleout, tiny_harness_dir, h
 
 def test_worker_killed_mid_run(scaleout, tiny_harness_dir, helpers) -> None:
     stack = scaleout(LOOPY_HEARTBEAT_TIMEOUT_S="3")
-    track = stack.track(stack.register(tiny_harness_dir), budget_s=6.0, calibration_runs=1)
+    harness_id = stack.register(tiny_harness_dir)
     workers = {"a": stack.start_worker("a"), "b": stack.start_worker("b")}
     _wait_for_consumers(stack, 2, helpers)
+    # The track's one calibration run is the run whose worker is killed.
+    track = stack.track(harness_id, budget_s=8.0, calibration_runs=1)
     [run] = stack.core.meta.list_runs(track_id=track.id)[0]
 
     stack.wait([run.id], timeout_s=60, states={RunState.RUNNING})
