@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import math
 import re
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 import structlog
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, SerializationException, ValidationException
+from msgspec import Meta
 
 from service.domain.errors import (
     ERROR_TABLE,
@@ -37,14 +38,30 @@ class Problem(msgspec.Struct, kw_only=True, omit_defaults=True):
     track after a lost promotion, how long to wait after a quota refusal.
     """
 
-    type: str  # stable URI per error code
-    title: str  # short, the same for every error of this code
-    status: int  # the HTTP status, repeated for convenience
-    detail: str  # what went wrong this time, in words
-    instance: str  # the request path
-    code: str  # the Loopy error code: INVALID_ARGUMENT, NOT_FOUND, ...
-    details: dict[str, Any] = msgspec.field(default_factory=dict)
-    retry_after_s: float | None = None  # set on 429: wait this long before retrying
+    type: Annotated[str, Meta(description="A stable URI per error code.")]
+    title: Annotated[str, Meta(description="Short, the same for every error of this code.")]
+    status: Annotated[int, Meta(description="The HTTP status, repeated.")]
+    detail: Annotated[str, Meta(description="What went wrong this time, in words.")]
+    instance: Annotated[str, Meta(description="The request path.")]
+    code: Annotated[
+        str,
+        Meta(
+            description="The Loopy error code to switch on: INVALID_ARGUMENT, NOT_FOUND, "
+            "ALREADY_EXISTS, CONFLICT, FAILED_PRECONDITION, RESOURCE_EXHAUSTED, "
+            "UNAUTHENTICATED, PERMISSION_DENIED, PAYLOAD_TOO_LARGE, METHOD_NOT_ALLOWED, "
+            "UNAVAILABLE, INTERNAL."
+        ),
+    ]
+    details: Annotated[
+        dict[str, Any],
+        Meta(
+            description="Machine-readable evidence: `field` for a bad input, the hunk or "
+            "block that did not apply, `current_head` after a lost promotion, the quota hit."
+        ),
+    ] = msgspec.field(default_factory=dict)
+    retry_after_s: Annotated[
+        float | None, Meta(description="On 429: wait this many seconds before retrying.")
+    ] = None
 
 
 # HTTP errors that come from the framework rather than the domain, by status.

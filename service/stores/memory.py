@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import copy
+import hashlib
 import threading
 from collections.abc import Callable, Iterable
 from datetime import datetime
@@ -40,18 +41,28 @@ T = TypeVar("T")
 _TOKEN_PREFIX = "mem1:"
 
 
-def _encode_token(offset: int) -> str:
-    return base64.urlsafe_b64encode(f"{_TOKEN_PREFIX}{offset}".encode()).decode().rstrip("=")
+def _scope_tag(scope: str) -> str:
+    # The token names the listing and its filters, so a token from one listing is
+    # refused by another instead of silently paging the wrong collection.
+    return hashlib.sha256(scope.encode()).hexdigest()[:12]
 
 
-def _decode_token(token: str) -> int:
+def _encode_token(scope: str, offset: int) -> str:
+    raw = f"{_TOKEN_PREFIX}{_scope_tag(scope)}:{offset}"
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def _decode_token(scope: str, token: str) -> int:
     if not token:
         return 0
     try:
         raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
         if not raw.startswith(_TOKEN_PREFIX):
             raise ValueError(raw)
-        offset = int(raw[len(_TOKEN_PREFIX) :])
+        tag, _, offset_text = raw[len(_TOKEN_PREFIX) :].partition(":")
+        if tag != _scope_tag(scope):
+            raise ValueError(raw)
+        offset = int(offset_text)
         if offset < 0:
             raise ValueError(raw)
         return offset
@@ -62,13 +73,13 @@ def _decode_token(token: str) -> int:
         ) from exc
 
 
-def _page(items: list[T], page_size: int, page_token: str) -> tuple[list[T], str]:
+def _page(items: list[T], page_size: int, page_token: str, scope: str) -> tuple[list[T], str]:
     if page_size <= 0:
         raise InvalidArgument("page_size must be positive", details={"page_size": page_size})
-    start = _decode_token(page_token)
+    start = _decode_token(scope, page_token)
     chunk = items[start : start + page_size]
     end = start + len(chunk)
-    return chunk, (_encode_token(end) if end < len(items) else "")
+    return chunk, (_encode_token(scope, end) if end < len(items) else "")
 
 
 class MemoryMetadataStore(MetadataStore):
@@ -99,6 +110,8 @@ class MemoryMetadataStore(MetadataStore):
         with self._lock:
             if agent.id in self._agents:
                 raise AlreadyExists(f"agent {agent.id} exists", details={"agent_id": agent.id})
+            if key_hash in self._key_hashes:
+                raise AlreadyExists("that API key is already in use", details={})
             self._agents[agent.id] = copy.deepcopy(agent)
             self._key_hashes[key_hash] = agent.id
 
@@ -114,7 +127,7 @@ class MemoryMetadataStore(MetadataStore):
     def list_agents(self, page_size: int, page_token: str) -> tuple[list[Agent], str]:
         with self._lock:
             items = sorted(self._agents.values(), key=lambda a: (a.create_time, a.id))
-            return copy.deepcopy(_page(items, page_size, page_token))
+            return copy.deepcopy(_page(items, page_size, page_token, "agents"))
 
     def add_compute_seconds(self, agent_id: str, seconds: float) -> None:
         with self._lock:
@@ -146,7 +159,7 @@ class MemoryMetadataStore(MetadataStore):
     def list_harnesses(self, page_size: int, page_token: str) -> tuple[list[Harness], str]:
         with self._lock:
             items = sorted(self._harnesses.values(), key=lambda h: (h.create_time, h.id))
-            return copy.deepcopy(_page(items, page_size, page_token))
+            return copy.deepcopy(_page(items, page_size, page_token, "harnesses"))
 
     # --- tracks
     def create_track(self, track: Track) -> None:
@@ -162,7 +175,7 @@ class MemoryMetadataStore(MetadataStore):
     def list_tracks(self, page_size: int, page_token: str) -> tuple[list[Track], str]:
         with self._lock:
             items = sorted(self._tracks.values(), key=lambda t: (t.create_time, t.id))
-            return copy.deepcopy(_page(items, page_size, page_token))
+            return copy.deepcopy(_page(items, page_size, page_token, "tracks"))
 
     def update_track_noise(self, track_id: str, noise_std: float | None, samples: int) -> None:
         with self._lock:
@@ -208,7 +221,9 @@ class MemoryMetadataStore(MetadataStore):
                 and (author_agent_id is None or r.author_agent_id == author_agent_id)
             ]
             items.sort(key=lambda r: (r.create_time, r.id))
-            return copy.deepcopy(_page(items, page_size, page_token))
+            return copy.deepcopy(
+                _page(items, page_size, page_token, f"revisions:{track_id}:{author_agent_id}")
+            )
 
     def list_children(self, revision_id: str) -> list[str]:
         with self._lock:
@@ -234,7 +249,9 @@ class MemoryMetadataStore(MetadataStore):
                 and (author_agent_id is None or p.author_agent_id == author_agent_id)
             ]
             items.sort(key=lambda p: (p.create_time, p.id))
-            return copy.deepcopy(_page(items, page_size, page_token))
+            return copy.deepcopy(
+                _page(items, page_size, page_token, f"proposals:{track_id}:{author_agent_id}")
+            )
 
     # --- runs
     def create_run(self, run: Run) -> None:
@@ -273,7 +290,14 @@ class MemoryMetadataStore(MetadataStore):
         with self._lock:
             items = [r for r in self._runs.values() if all(c(r) for c in checks)]
             items.sort(key=lambda r: (r.create_time, r.id), reverse=True)
-            return copy.deepcopy(_page(items, page_size, page_token))
+            return copy.deepcopy(
+                _page(
+                    items,
+                    page_size,
+                    page_token,
+                    f"runs:{track_id}:{revision_id}:{agent_id}:{sorted(wanted) if wanted is not None else None}:{evaluation_id}",
+                )
+            )
 
     def count_active_runs(self, agent_id: str) -> int:
         active = {RunState.QUEUED, RunState.RUNNING}

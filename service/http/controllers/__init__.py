@@ -13,7 +13,7 @@ from service.http.auth import BEARER_SCHEME
 CoreDep = NamedDependency[Loopy]
 Caller = NamedDependency[Principal]
 
-SECURITY = [{BEARER_SCHEME: []}]
+SECURITY: list[dict[str, list[str]]] = [{BEARER_SCHEME: []}]
 
 # Shared query parameters of every list operation.
 PAGE_SIZE = QueryParameter(

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from service.domain.models import TERMINAL_RUN_STATES, DecisionPolicy, Run
-from service.domain.service import CreateHarnessRequest, CreateTrackRequest, DomainSettings
+from service.domain.service import CreateHarnessRequest, CreateTrackRequest
 from service.settings import load_settings
 from service.wiring import build_core
 from service.worker.embedded import descendants, stop_process_tree
@@ -32,8 +32,6 @@ TINY_OPTIONS = {
     "TOTAL_BATCH_SIZE": 256,
     "DEVICE_BATCH_SIZE": 4,
 }
-# TEMP: the baseline imports gc, which the domain's default allow-list lacks.
-ALLOWED_IMPORTS = [*DomainSettings().default_allowed_imports, "gc"]
 TINY_RUN_CONFIG = {"options": TINY_OPTIONS, "threads": 1, "startup_allowance_s": 60.0}
 
 
@@ -100,7 +98,6 @@ class Stack:
                 device_class=self.queue,
                 time_budget_s=budget_s,
                 policy=DecisionPolicy(calibration_runs=calibration_runs, replicates=2),
-                allowed_imports=ALLOWED_IMPORTS,
             ),
         )
 

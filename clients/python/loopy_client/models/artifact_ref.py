@@ -1,0 +1,77 @@
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Self, TypeVar
+
+from attrs import define as _attrs_define
+from attrs import field as _attrs_field
+
+T = TypeVar("T", bound="ArtifactRef")
+
+
+@_attrs_define
+class ArtifactRef:
+    """
+    Attributes:
+        key (str):
+        sha256 (str):
+        size_bytes (int):
+    """
+
+    key: str
+    sha256: str
+    size_bytes: int
+    additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        key = self.key
+
+        sha256 = self.sha256
+
+        size_bytes = self.size_bytes
+
+        field_dict: dict[str, Any] = {}
+        field_dict.update(self.additional_properties)
+        field_dict.update(
+            {
+                "key": key,
+                "sha256": sha256,
+                "size_bytes": size_bytes,
+            }
+        )
+
+        return field_dict
+
+    @classmethod
+    def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
+        d = dict(src_dict)
+        key = d.pop("key")
+
+        sha256 = d.pop("sha256")
+
+        size_bytes = d.pop("size_bytes")
+
+        artifact_ref = cls(
+            key=key,
+            sha256=sha256,
+            size_bytes=size_bytes,
+        )
+
+        artifact_ref.additional_properties = d
+        return artifact_ref
+
+    @property
+    def additional_keys(self) -> list[str]:
+        return list(self.additional_properties.keys())
+
+    def __getitem__(self, key: str) -> Any:
+        return self.additional_properties[key]
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        self.additional_properties[key] = value
+
+    def __delitem__(self, key: str) -> None:
+        del self.additional_properties[key]
+
+    def __contains__(self, key: str) -> bool:
+        return key in self.additional_properties

@@ -1,0 +1,15 @@
+from enum import StrEnum
+
+
+class FailureReason(StrEnum):
+    CONTRACT = "CONTRACT"
+    CRASH = "CRASH"
+    DIVERGED = "DIVERGED"
+    INTEGRITY = "INTEGRITY"
+    OOM = "OOM"
+    SANDBOX_VIOLATION = "SANDBOX_VIOLATION"
+    TIMEOUT = "TIMEOUT"
+    WORKER_LOST = "WORKER_LOST"
+
+    def __str__(self) -> str:
+        return str(self.value)
