@@ -40,7 +40,7 @@ def main() -> None:
 
     settings = DomainSettings()
     policy = EditPolicy(
-        allowed_imports=frozenset(settings.default_allowed_imports) | {"gc"},
+        allowed_imports=frozenset(settings.default_allowed_imports),
         max_source_bytes=settings.max_source_bytes,
         max_patch_bytes=settings.max_patch_bytes,
         max_description_chars=settings.max_description_chars,

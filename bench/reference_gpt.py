@@ -32,7 +32,9 @@ class Block(nn.Module):
 
 
 class ReferenceGPT(nn.Module):
-    def __init__(self, vocab_size: int, seq_len: int, n_layer: int, n_head: int, n_embd: int) -> None:
+    def __init__(
+        self, vocab_size: int, seq_len: int, n_layer: int, n_head: int, n_embd: int
+    ) -> None:
         super().__init__()
         self.wte = nn.Embedding(vocab_size, n_embd)
         self.wpe = nn.Embedding(seq_len, n_embd)

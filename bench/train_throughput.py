@@ -58,8 +58,12 @@ def main() -> None:
     n_head = n_embd // train.HEAD_DIM
     rows = train.DEVICE_BATCH_SIZE
     config = dict(
-        vocab_size=args.vocab, seq_len=args.seq, n_layer=train.DEPTH, n_head=n_head,
-        n_embd=n_embd, short_window=int(args.seq * train.SHORT_WINDOW_FRACTION),
+        vocab_size=args.vocab,
+        seq_len=args.seq,
+        n_layer=train.DEPTH,
+        n_head=n_head,
+        n_embd=n_embd,
+        short_window=int(args.seq * train.SHORT_WINDOW_FRACTION),
     )
     baseline = train.build_model(config)
     baseline_opt = train.build_optimizer(baseline)
@@ -78,8 +82,10 @@ def main() -> None:
         "baseline": sum(p.numel() for p in baseline.parameters()),
         "reference": sum(p.numel() for p in reference.parameters()),
     }
-    print(f"shape: depth {train.DEPTH}, width {n_embd}, heads {n_head}, vocab {args.vocab}, "
-          f"batch {rows} x {args.seq}, threads {args.threads}")
+    print(
+        f"shape: depth {train.DEPTH}, width {n_embd}, heads {n_head}, vocab {args.vocab}, "
+        f"batch {rows} x {args.seq}, threads {args.threads}"
+    )
     for name, seconds in totals.items():
         print(f"{name:9s}: {tokens / seconds:9.0f} tokens/s  ({n_params[name] / 1e6:.2f}M params)")
     print(f"ratio baseline/reference: {totals['reference'] / totals['baseline']:.2f}x")

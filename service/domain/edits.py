@@ -9,16 +9,13 @@ function or the disallowed import. The parts live in `service.domain.patching`.
 
 from __future__ import annotations
 
-import difflib
-from collections.abc import Sequence
-
 import msgspec
 
 from service.domain.errors import InvalidArgument, PayloadTooLarge
 from service.domain.models import DiffStats, PatchFormat, ProposeEditRequest
 from service.domain.patching.merge import merge3
 from service.domain.patching.search_replace import apply_search_replace
-from service.domain.patching.text import split_lines
+from service.domain.patching.text import matcher, split_lines
 from service.domain.patching.unified import apply_unified_diff
 from service.domain.patching.validate import check_contract, check_size, parse
 
@@ -165,10 +162,6 @@ def _body_line(prefix: str, line: str) -> str:
     return prefix + line + "\n" + _NO_EOL
 
 
-def _opcodes(a: Sequence[str], b: Sequence[str]) -> difflib.SequenceMatcher[str]:
-    return difflib.SequenceMatcher(None, a, b, autojunk=False)
-
-
 def unified_diff(
     old: str, new: str, old_name: str = "a/train.py", new_name: str = "b/train.py"
 ) -> str:
@@ -176,7 +169,7 @@ def unified_diff(
     without a line ending is marked "\\ No newline at end of file"."""
     a, b = split_lines(old), split_lines(new)
     out: list[str] = []
-    for group in _opcodes(a, b).get_grouped_opcodes(3):
+    for group in matcher(a, b).get_grouped_opcodes(3):
         if not out:
             out.append(f"--- {old_name}\n+++ {new_name}\n")
         first, last = group[0], group[-1]
@@ -193,7 +186,7 @@ def unified_diff(
 def diff_stats(old: str, new: str) -> DiffStats:
     a, b = split_lines(old), split_lines(new)
     added = removed = 0
-    for tag, i1, i2, j1, j2 in _opcodes(a, b).get_opcodes():
+    for tag, i1, i2, j1, j2 in matcher(a, b).get_opcodes():
         if tag != "equal":
             removed += i2 - i1
             added += j2 - j1

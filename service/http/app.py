@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 from typing import Any
 
+import anyio.to_thread
 from litestar import Litestar, Request, Router
 from litestar.di import Provide
 from litestar.handlers import HTTPRouteHandler
@@ -53,6 +54,10 @@ PERMISSION_DENIED, ...) and machine-readable `details`. Creates accept a
 Time stamps are RFC 3339; durations carry their unit in the field name.
 """
 
+# Threads running the (synchronous) use-cases. Few beat many: under 64 concurrent
+# clients, 40 threads mostly fight over the GIL (bench/api_load.py: ~1.5x the
+# throughput and a shorter tail with 8 on 2 cores).
+WORKER_THREADS = 8
 AUTH_TTL_S = 5.0  # how long a resolved API key is trusted without asking the store again
 
 
@@ -103,7 +108,12 @@ def create_app(core: Loopy, settings: Settings) -> Litestar:
         ],
         before_request=reject_unknown_query_parameters,
     )
+
+    async def limit_worker_threads() -> None:
+        anyio.to_thread.current_default_thread_limiter().total_tokens = WORKER_THREADS
+
     return Litestar(
+        on_startup=[limit_worker_threads],
         route_handlers=[api],
         dependencies={
             "core": Provide(provide_core, use_cache=True, sync_to_thread=False),

@@ -206,6 +206,9 @@ class EmbeddedStack:
 
     def child_env(self) -> dict[str, str]:
         env = dict(os.environ)
+        # The children import `service` the way this process did, installed or not.
+        source_root = str(Path(__file__).resolve().parents[2])
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (source_root, env.get("PYTHONPATH")) if p)
         env.update(
             {
                 "LOOPY_DATA_DIR": str(self.data_dir),
@@ -298,6 +301,7 @@ def run_embedded(
         overrides["grpc_port"] = grpc_port
     settings = load_settings(**overrides)
     Path(settings.data_dir).mkdir(parents=True, exist_ok=True)
+    _quiet_logging(settings)
     device = device or local_device()
 
     stop_requested = threading.Event()
@@ -336,6 +340,15 @@ def run_embedded(
         print("Stopping...", flush=True)
         stack.stop()
         print("Stopped.", flush=True)
+
+
+def _quiet_logging(settings: Settings) -> None:
+    """The terminal is for the banner; the API and the worker log to DATA_DIR/logs."""
+    import msgspec
+
+    from service.log import configure_logging
+
+    configure_logging(msgspec.structs.replace(settings, log_level="warning"))
 
 
 def _print_banner(settings: Settings, key: str, device: str, track: Any) -> None:

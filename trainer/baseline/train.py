@@ -150,10 +150,7 @@ class GPT(nn.Module):
         self.config = config
         self.wte = nn.Embedding(config.vocab_size, config.n_embd)
         self.blocks = nn.ModuleList(
-            [
-                Block(config, self.window_for_layer(i, config))
-                for i in range(config.n_layer)
-            ]
+            [Block(config, self.window_for_layer(i, config)) for i in range(config.n_layer)]
         )
         # learnable per-layer mix of the residual stream and the first embedding
         self.resid_lambdas = nn.Parameter(torch.ones(config.n_layer))

@@ -33,8 +33,15 @@ def main() -> None:
         device = spec["device"]
         if device == "cpu":
             torch.set_num_threads(int(spec["threads"]))
-        T, V, rows_per_slot, slots = spec["seq_len"], spec["vocab_size"], spec["rows"], spec["slots"]
-        inputs = np.memmap(spec["inputs_path"], dtype=np.int32, mode="r", shape=(slots, rows_per_slot, T))
+        T, V, rows_per_slot, slots = (
+            spec["seq_len"],
+            spec["vocab_size"],
+            spec["rows"],
+            spec["slots"],
+        )
+        inputs = np.memmap(
+            spec["inputs_path"], dtype=np.int32, mode="r", shape=(slots, rows_per_slot, T)
+        )
         logits_out = np.memmap(
             spec["logits_path"], dtype=np.float32, mode="r+", shape=(slots, rows_per_slot, T, V)
         )
@@ -54,7 +61,9 @@ def main() -> None:
         model.to(device).eval()
         channel.send({"type": "loaded"})
 
-        autocast = torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=device == "cuda")
+        autocast = torch.autocast(
+            device_type="cuda", dtype=torch.bfloat16, enabled=device == "cuda"
+        )
         while True:
             try:
                 request = channel.recv()
@@ -68,7 +77,11 @@ def main() -> None:
             with torch.no_grad(), autocast:
                 logits = model(idx)
             if not isinstance(logits, torch.Tensor) or tuple(logits.shape) != (rows, T, V):
-                got = tuple(logits.shape) if isinstance(logits, torch.Tensor) else type(logits).__name__
+                got = (
+                    tuple(logits.shape)
+                    if isinstance(logits, torch.Tensor)
+                    else type(logits).__name__
+                )
                 raise ContractError(
                     f"forward(idx [{rows}, {T}]) must return logits [{rows}, {T}, {V}], got {got}"
                 )

@@ -122,7 +122,9 @@ class TrainContext:
         """Endless (x, y) LongTensor [batch_size, seq_len] pairs on ctx.device."""
         from trainer.data.loader import TrainLoader
 
-        loader = TrainLoader(self._data_dir, batch_size, seq_len, seed=self.seed, device=self.device)
+        loader = TrainLoader(
+            self._data_dir, batch_size, seq_len, seed=self.seed, device=self.device
+        )
         for x, y in loader:
             self.tokens_served += int(x.numel())
             yield x, y
@@ -151,7 +153,9 @@ class TrainContext:
                 "tokens": self.tokens_served,
             }
         )
-        if loss is not None and (not math.isfinite(values["loss"]) or values["loss"] > EXPLODING_LOSS):
+        if loss is not None and (
+            not math.isfinite(values["loss"]) or values["loss"] > EXPLODING_LOSS
+        ):
             raise TrainingDiverged(f"loss {values['loss']} at step {step}")
 
     # --- the result ---

@@ -186,7 +186,9 @@ class Evaluator:
                 raise EvaluationFailed(str(reply.get("reason", CRASH)), str(reply.get("message")))
             slot, job = in_flight.popleft()
             if reply.get("type") != "scored" or reply.get("slot") != slot:
-                raise EvaluationFailed(CONTRACT, f"unexpected reply from the evaluation child: {reply}")
+                raise EvaluationFailed(
+                    CONTRACT, f"unexpected reply from the evaluation child: {reply}"
+                )
             rows = job.inputs.shape[0]
             logits = torch.from_numpy(np.asarray(shared.logits[slot, :rows]))
             if job.kind == "score":
@@ -194,7 +196,8 @@ class Evaluator:
                 n, b, t, bad = cross_entropy_sums(logits, self.targets[s:e], self.token_bytes)
                 if bad is not None:
                     raise EvaluationFailed(
-                        DIVERGED, f"non-finite logits at validation row {s + bad[0]}, position {bad[1]}"
+                        DIVERGED,
+                        f"non-finite logits at validation row {s + bad[0]}, position {bad[1]}",
                     )
                 nats, nbytes, ntokens = nats + n, nbytes + b, ntokens + t
                 if job.batch in (0, self.probe):
@@ -209,7 +212,9 @@ class Evaluator:
         integrity.setdefault("causality", {"checked": False, "why": "sequence length 1"})
         return EvalOutcome(nats / (math.log(2) * nbytes), nats, nbytes, ntokens, integrity)
 
-    def check_causality(self, job: Job, logits: torch.Tensor, original: torch.Tensor) -> dict[str, Any]:
+    def check_causality(
+        self, job: Job, logits: torch.Tensor, original: torch.Tensor
+    ) -> dict[str, Any]:
         s, _ = self.batches[job.batch]
         diff = (logits - original).abs().amax(dim=-1)  # [rows, T]
         untouched = torch.ones(diff.shape[0], dtype=torch.bool)
@@ -220,8 +225,15 @@ class Evaluator:
             moved = diff.masked_fill(~untouched[:, None], 0.0)
             worst = float(moved.max())
             if not worst <= self.atol:  # NaN fails too
-                row, pos = (int(i) for i in np.unravel_index(int(moved.argmax()), tuple(moved.shape)))
-                evidence = {"checked": True, "max_abs_diff": worst, "worst_row": s + row, "worst_position": pos}
+                row, pos = (
+                    int(i) for i in np.unravel_index(int(moved.argmax()), tuple(moved.shape))
+                )
+                evidence: dict[str, Any] = {
+                    "checked": True,
+                    "max_abs_diff": worst,
+                    "worst_row": s + row,
+                    "worst_position": pos,
+                }
                 raise EvaluationFailed(
                     INTEGRITY,
                     f"statelessness check failed: scoring validation row {s + row} again with "

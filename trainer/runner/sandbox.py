@@ -183,9 +183,7 @@ class SandboxReport:
         return dict(self.__dict__)
 
 
-def scrubbed_env(
-    workdir: Path, device: str, threads: int, extra: dict[str, str]
-) -> dict[str, str]:
+def scrubbed_env(workdir: Path, device: str, threads: int, extra: dict[str, str]) -> dict[str, str]:
     env = {
         "PATH": "/usr/local/bin:/usr/bin:/bin",
         "HOME": str(workdir),
@@ -291,7 +289,7 @@ class Sandboxed:
         written = 0
         pending = b""
         with open(self.log_path, "wb") as log:
-            while chunk := self.proc.stdout.read1(65536):
+            while chunk := self.proc.stdout.read1(65536):  # type: ignore[attr-defined]
                 self._tail.append(chunk)
                 self._tail_size += len(chunk)
                 while self._tail_size - len(self._tail[0]) >= TAIL_BYTES:
@@ -368,5 +366,7 @@ class ChildCommand:
         import trainer
 
         root = str(Path(trainer.__file__).resolve().parent.parent)
-        bootstrap = f"import sys; sys.path.insert(0, {root!r}); from {self.module} import main; main()"
+        bootstrap = (
+            f"import sys; sys.path.insert(0, {root!r}); from {self.module} import main; main()"
+        )
         return [sys.executable, "-I", "-c", bootstrap, *self.args]

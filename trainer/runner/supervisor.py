@@ -256,7 +256,9 @@ class _Run:
         channel, child_end = Channel.pair()
         try:
             child = Sandboxed(
-                ChildCommand("trainer.runner.child_train", [str(child_end.fileno()), str(spec_path)]).argv(),
+                ChildCommand(
+                    "trainer.runner.child_train", [str(child_end.fileno()), str(spec_path)]
+                ).argv(),
                 workdir=workdir,
                 env=scrubbed_env(workdir, cfg.device, self.threads, cfg.extra_env),
                 limits=self.limits,
@@ -387,7 +389,9 @@ class _Run:
         slot_mb = cfg.eval_slot_mb or (512 if self.cuda else 64)
         rows = rows_per_batch(h.val_rows, h.seq_len, h.vocab_size, slot_mb)
         shared = SharedBuffers.create(workdir, rows, h.seq_len, h.vocab_size)
-        atol = cfg.integrity_atol if cfg.integrity_atol is not None else (0.1 if self.cuda else 1e-3)
+        atol = (
+            cfg.integrity_atol if cfg.integrity_atol is not None else (0.1 if self.cuda else 1e-3)
+        )
         evaluator = Evaluator(inputs, targets, token_bytes, h.vocab_size, rows, atol)
         child, channel = self.eval_child, self.eval_channel
         stop = threading.Event()
@@ -439,7 +443,9 @@ class _Run:
         if message.get("type") == "failed":
             raise EvaluationFailed(str(message.get("reason", R.CRASH)), str(message.get("message")))
         if message.get("type") != kind:
-            raise EvaluationFailed(R.CONTRACT, f"evaluation child said {message.get('type')!r}, expected {kind!r}")
+            raise EvaluationFailed(
+                R.CONTRACT, f"evaluation child said {message.get('type')!r}, expected {kind!r}"
+            )
         return message
 
     def eval_death(self, exc: BaseException) -> tuple[str, str]:
@@ -453,7 +459,9 @@ class _Run:
         returncode = child.wait(timeout=5)
         if isinstance(exc, TimeoutError) or timed_out:
             return R.TIMEOUT, f"evaluation took longer than {self.eval_timeout:g} s"
-        return self.classify_exit(child, returncode if returncode is not None else -9, oom, "evaluation")
+        return self.classify_exit(
+            child, returncode if returncode is not None else -9, oom, "evaluation"
+        )
 
     # --- logs ---
 

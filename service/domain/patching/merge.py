@@ -10,17 +10,15 @@ changes that touch adjacent lines count as overlapping.
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Sequence
 from typing import Any
 
 from service.domain.errors import InvalidArgument
-from service.domain.patching.text import split_lines, strip_eol
+from service.domain.patching.text import matcher, split_lines, strip_eol
 
 
 def _matching_blocks(base: Sequence[str], other: Sequence[str]) -> list[tuple[int, int, int]]:
-    matcher = difflib.SequenceMatcher(None, base, other, autojunk=False)
-    return [(m.a, m.b, m.size) for m in matcher.get_matching_blocks()]
+    return [(m.a, m.b, m.size) for m in matcher(base, other).get_matching_blocks()]
 
 
 def _sync_regions(

@@ -31,10 +31,16 @@ def _line_of(text: str, offset: int) -> int:
     return text.count("\n", 0, offset) + 1
 
 
+# Lines scanned by the whitespace-tolerant stages for one request: plenty for
+# real edits, a bound for requests built to be slow.
+WORK_BUDGET = 5_000_000
+MAX_LISTED = 20  # occurrences listed in an ambiguity refusal (searching stops there)
+
+
 def _exact_occurrences(text: str, search: str) -> list[int]:
-    found = []
+    found: list[int] = []
     at = text.find(search)
-    while at != -1:
+    while at != -1 and len(found) < MAX_LISTED:
         found.append(at)
         at = text.find(search, at + 1)
     return found
@@ -50,12 +56,15 @@ def apply_search_replace(
         )
     text = source
     notes: list[str] = []
+    budget = [WORK_BUDGET]
     for index, block in enumerate(blocks, start=1):
-        text = _apply_block(text, block, index, notes)
+        text = _apply_block(text, block, index, notes, budget)
     return text, notes
 
 
-def _apply_block(text: str, block: SearchReplaceBlock, index: int, notes: list[str]) -> str:
+def _apply_block(
+    text: str, block: SearchReplaceBlock, index: int, notes: list[str], budget: list[int]
+) -> str:
     search, replace = block.search, block.replace
     if not search.strip():
         raise InvalidArgument(
@@ -74,6 +83,13 @@ def _apply_block(text: str, block: SearchReplaceBlock, index: int, notes: list[s
         raise _ambiguous(index, spans)
 
     lines = split_lines(text)
+    budget[0] -= 2 * len(lines) + len(search)
+    if budget[0] < 0:
+        raise InvalidArgument(
+            f"block {index}: the blocks are too expensive to match (too many inexact "
+            "blocks over too many lines); quote the text exactly, or send full_source",
+            details={"format": FORMAT, "block": index, "reason": "too expensive"},
+        )
     wanted = [strip_eol(line) for line in split_lines(search)]
     # ignore blank lines the agent put around the search text
     while wanted and not wanted[0].strip():
@@ -86,7 +102,7 @@ def _apply_block(text: str, block: SearchReplaceBlock, index: int, notes: list[s
         keys = [line_key(line, level) for line in lines]
         needle = [line_key(line, level) for line in wanted]
         starts = find_all(keys, needle)
-        if level is MatchLevel.WHITESPACE:
+        if level is MatchLevel.WHITESPACE and len(starts) <= MAX_LISTED:
             # only a uniform indentation shift is safe to carry over to the replacement
             starts = [
                 p
@@ -129,12 +145,13 @@ def _apply_block(text: str, block: SearchReplaceBlock, index: int, notes: list[s
 def _ambiguous(index: int, spans: list[tuple[int, int]]) -> InvalidArgument:
     where = ", ".join(f"line {a}" if a == b else f"lines {a}-{b}" for a, b in spans[:10])
     return InvalidArgument(
-        f"block {index}: the search text occurs {len(spans)} times ({where}); "
+        f"block {index}: the search text occurs {len(spans)}"
+        f"{'+' if len(spans) >= MAX_LISTED else ''} times ({where}); "
         "include more surrounding lines so it occurs once",
         details={
             "format": FORMAT,
             "block": index,
             "reason": "ambiguous",
-            "occurrences": [{"start_line": a, "end_line": b} for a, b in spans],
+            "occurrences": [{"start_line": a, "end_line": b} for a, b in spans[:MAX_LISTED]],
         },
     )

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from enum import IntEnum
 
 _TOKEN = re.compile(r"\w+|[^\w\s]")
+_RATED_CHARS = 4_000
+_NEAREST_TEXT_CHARS = 8_000  # cap on the text echoed back in refusal details
 
 
 def split_lines(text: str) -> list[str]:
@@ -55,19 +57,40 @@ def line_key(line: str, level: MatchLevel) -> str:
     return " ".join(line.split())
 
 
-def keyer(level: MatchLevel) -> Callable[[str], str]:
-    return lambda line: line_key(line, level)
-
-
 def find_all(haystack: Sequence[str], needle: Sequence[str]) -> list[int]:
-    """Every index where `needle` occurs as a run of `haystack` (needle non-empty)."""
+    """Every index where `needle` (non-empty) occurs as a run of `haystack`,
+    overlapping runs included. Knuth-Morris-Pratt: linear even for a file of
+    identical lines."""
     m = len(needle)
-    first = needle[0]
-    return [
-        p
-        for p in range(len(haystack) - m + 1)
-        if haystack[p] == first and list(haystack[p : p + m]) == list(needle)
-    ]
+    fail = [0] * m
+    k = 0
+    for q in range(1, m):
+        while k and needle[q] != needle[k]:
+            k = fail[k - 1]
+        if needle[q] == needle[k]:
+            k += 1
+        fail[q] = k
+    found = []
+    k = 0
+    for i, item in enumerate(haystack):
+        while k and item != needle[k]:
+            k = fail[k - 1]
+        if item == needle[k]:
+            k += 1
+        if k == m:
+            found.append(i - m + 1)
+            k = fail[k - 1]
+    return found
+
+
+# Above this many lines difflib's "popular line" heuristic is switched on: it
+# keeps pathological inputs (thousands of identical lines) linear-ish, at the
+# price of slightly less minimal diffs. Real train.py files stay far below.
+AUTOJUNK_LINES = 2_000
+
+
+def matcher(a: Sequence[str], b: Sequence[str]) -> difflib.SequenceMatcher[str]:
+    return difflib.SequenceMatcher(None, a, b, autojunk=max(len(a), len(b)) > AUTOJUNK_LINES)
 
 
 def similarity(a: str, b: str) -> float:
@@ -83,9 +106,10 @@ def nearest_text(
 ) -> dict[str, object] | None:
     """The run of file lines most like `wanted` (for refusal details).
 
-    A cheap score (for each file line, its best token overlap with a wanted
-    line) picks a few windows; difflib rates those. Lines are compared with
-    whitespace collapsed so indentation noise does not hide the right place.
+    A cheap linear score (equal lines count 1, others the share of their tokens
+    that occur in `wanted`) picks a few windows; difflib rates those. Lines are
+    compared with whitespace collapsed so indentation noise does not hide the
+    right place.
     """
     m = len(wanted)
     if m == 0 or not file_lines:
@@ -93,25 +117,27 @@ def nearest_text(
     m = min(m, len(file_lines))
     file_keys = [line_key(line, MatchLevel.WHITESPACE) for line in file_lines]
     wanted_keys = [line_key(line, MatchLevel.WHITESPACE) for line in wanted]
-    wanted_tokens = [_tokens(key) for key in wanted_keys if key]
+    wanted_set = set(wanted_keys)
+    wanted_tokens = frozenset(_TOKEN.findall("\n".join(wanted_keys)))
     line_scores = []
     for key in file_keys:
+        if key in wanted_set:
+            line_scores.append(1.0)
+            continue
         tokens = _tokens(key)
-        best = 0.0
-        for w in wanted_tokens:
-            if tokens or w:
-                best = max(best, len(tokens & w) / len(tokens | w))
-        line_scores.append(best)
+        line_scores.append(0.5 * len(tokens & wanted_tokens) / len(tokens) if tokens else 0.0)
     window = sum(line_scores[:m])
     scores = [(window, 0)]
     for p in range(1, len(file_lines) - m + 1):
         window += line_scores[p + m - 1] - line_scores[p - 1]
         scores.append((window, p))
     scores.sort(key=lambda s: (-s[0], s[1]))
-    wanted_text = "\n".join(wanted_keys)
+    # difflib is quadratic: rate at most a few thousand characters of each side
+    wanted_text = "\n".join(wanted_keys)[:_RATED_CHARS]
     best_window: tuple[float, int] | None = None
     for _, p in scores[:candidates]:
-        ratio = similarity("\n".join(file_keys[p : p + m]), wanted_text)
+        text = "\n".join(file_keys[p : p + m])[:_RATED_CHARS]
+        ratio = similarity(text, wanted_text)
         if best_window is None or ratio > best_window[0]:
             best_window = (ratio, p)
     assert best_window is not None
@@ -120,7 +146,7 @@ def nearest_text(
         "start_line": p + 1,
         "end_line": p + m,
         "similarity": round(ratio, 3),
-        "text": "".join(file_lines[p : p + m]),
+        "text": "".join(file_lines[p : p + m])[:_NEAREST_TEXT_CHARS],
     }
 
 

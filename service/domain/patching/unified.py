@@ -15,6 +15,7 @@ are refused as ambiguous rather than guessed.
 
 from __future__ import annotations
 
+import bisect
 import re
 from dataclasses import dataclass, field
 
@@ -269,14 +270,55 @@ class _Ambiguous(Exception):
         self.starts = starts
 
 
-def _overlaps(start: int, length: int, taken: list[tuple[int, int]]) -> bool:
-    for a, b in taken:
+# Placement work (lines compared) allowed for one patch: generous for any real
+# edit, a bound for patches built to make the search quadratic.
+WORK_BUDGET = 5_000_000
+
+
+class _Work:
+    def __init__(self) -> None:
+        self.left = WORK_BUDGET
+
+    def spend(self, amount: int) -> None:
+        self.left -= amount
+        if self.left < 0:
+            raise InvalidArgument(
+                "the diff is too expensive to place (too many hunks searched over too "
+                "many lines); send fewer hunks with line numbers, or full_source",
+                details={"format": FORMAT, "reason": "too expensive"},
+            )
+
+
+class _Taken:
+    """Old-file regions already claimed by placed hunks: disjoint non-empty
+    [start, end) regions, and the insertion points of context-free hunks."""
+
+    def __init__(self) -> None:
+        self.starts: list[int] = []
+        self.ends: list[int] = []
+        self.points: list[int] = []
+
+    def add(self, start: int, end: int) -> None:
+        if start == end:
+            bisect.insort(self.points, start)
+            return
+        k = bisect.bisect_left(self.starts, start)
+        self.starts.insert(k, start)
+        self.ends.insert(k, end)
+
+    def overlaps(self, start: int, length: int) -> bool:
+        k = bisect.bisect_right(self.starts, start)
         if length == 0:
-            if a < start < b:
-                return True
-        elif start < b and a < start + length:
+            # an insertion may not land inside a claimed region, or where another one did
+            inside = bool(k) and self.starts[k - 1] < start < self.ends[k - 1]
+            return inside or start in self.points
+        if k and self.ends[k - 1] > start:
             return True
-    return False
+        if k < len(self.starts) and self.starts[k] < start + length:
+            return True
+        # an insertion point strictly inside the region
+        q = bisect.bisect_right(self.points, start)
+        return q < len(self.points) and self.points[q] < start + length
 
 
 def _pick(candidates: list[int], expected: int | None) -> int | None:
@@ -308,38 +350,46 @@ def _trim(lines: list[HunkLine], fuzz: int) -> tuple[list[HunkLine], int]:
 
 def _place(
     hunk: Hunk,
-    file_lines: list[str],
     keys: dict[MatchLevel, list[str]],
     expected: int | None,
-    taken: list[tuple[int, int]],
+    taken: _Taken,
+    work: _Work,
 ) -> Placement | None:
-    # stages 1-3: the whole hunk, tightening to loosening
+    n = len(keys[MatchLevel.EXACT])
+    old_all = [line.as_line() for line in hunk.old_lines]
+    if not old_all:
+        # pure insertion without context: only the line number can place it
+        if expected is None or expected > n or taken.overlaps(expected, 0):
+            return None
+        return Placement(hunk, expected, hunk.lines, MatchLevel.EXACT)
+    # stage 1: exactly where the header says
+    if (
+        expected is not None
+        and keys[MatchLevel.EXACT][expected : expected + len(old_all)] == old_all
+        and not taken.overlaps(expected, len(old_all))
+    ):
+        return Placement(hunk, expected, hunk.lines, MatchLevel.EXACT)
+    # stages 2-3: anywhere, tightest matching first; then fuzz (stage 4)
     stages: list[tuple[int, MatchLevel]] = [(0, level) for level in MatchLevel]
-    # stage 4: fuzz (only meaningful when there is outer context to drop)
     stages += [(f, MatchLevel.WHITESPACE) for f in range(1, MAX_FUZZ + 1)]
     for fuzz, level in stages:
         lines, lead = _trim(hunk.lines, fuzz)
-        if fuzz and lead == 0 and len(lines) == len(hunk.lines):
-            continue
+        if fuzz and len(lines) == len(hunk.lines):
+            continue  # no outer context to drop
         old = [line.as_line() for line in lines if line.op != "+"]
-        exp = None if expected is None else expected + lead
         if not old:
-            # pure insertion without context: only the line number can place it
-            if exp is None or exp > len(file_lines) or _overlaps(exp, 0, taken):
-                return None
-            return Placement(hunk, exp, lines, level, fuzz, lead)
+            continue  # fuzz must not turn a hunk into a context-free insertion
+        work.spend(n + len(old))
         needle = [line_key(line, level) for line in old]
-        found = [p for p in find_all(keys[level], needle) if not _overlaps(p, len(old), taken)]
-        if level is MatchLevel.EXACT and fuzz == 0 and exp in found:
-            return Placement(hunk, exp, lines, level, fuzz, lead)
-        start = _pick(found, exp)
+        found = [p for p in find_all(keys[level], needle) if not taken.overlaps(p, len(old))]
+        start = _pick(found, None if expected is None else expected + lead)
         if start is not None:
             return Placement(hunk, start, lines, level, fuzz, lead)
-    return _place_with_stale_context(hunk, keys[MatchLevel.WHITESPACE], expected, taken)
+    return _place_with_stale_context(hunk, keys[MatchLevel.WHITESPACE], expected, taken, work)
 
 
 def _place_with_stale_context(
-    hunk: Hunk, file_keys: list[str], expected: int | None, taken: list[tuple[int, int]]
+    hunk: Hunk, file_keys: list[str], expected: int | None, taken: _Taken, work: _Work
 ) -> Placement | None:
     """Removed lines all match, context lines may differ a little (e.g. a
     neighbouring line the head has since changed); the file's lines are kept."""
@@ -351,10 +401,12 @@ def _place_with_stale_context(
     needle = [line_key(line.text, MatchLevel.WHITESPACE) for line in old]
     best: list[tuple[int, int]] = []  # (mismatches, start)
     for p in range(len(file_keys) - len(old) + 1):
-        if _overlaps(p, len(old), taken):
+        if taken.overlaps(p, len(old)):
             continue
         mismatches = 0
+        compared = 0
         for k, line in enumerate(old):
+            compared += 1
             if file_keys[p + k] != needle[k]:
                 if line.op == "-":
                     break
@@ -364,6 +416,7 @@ def _place_with_stale_context(
         else:
             if context - mismatches >= 2:
                 best.append((mismatches, p))
+        work.spend(compared)
     if not best:
         return None
     fewest = min(m for m, _ in best)
@@ -378,16 +431,19 @@ def apply_unified_diff(source: str, patch: str) -> tuple[str, list[str]]:
     file_lines = split_lines(source)
     keys = {level: [line_key(line, level) for line in file_lines] for level in MatchLevel}
     placements: list[Placement] = []
-    taken: list[tuple[int, int]] = []
+    taken = _Taken()
+    work = _Work()
     offset = 0  # where the previous hunk landed relative to its header
     for hunk in hunks:
         if not hunk.changes:
             notes.append(f"hunk {hunk.index} changes nothing; skipped")
             continue
         expected_raw = hunk.expected_index()
-        expected = None if expected_raw is None else min(expected_raw + offset, len(file_lines))
+        expected = (
+            None if expected_raw is None else min(max(expected_raw + offset, 0), len(file_lines))
+        )
         try:
-            placement = _place(hunk, file_lines, keys, expected, taken)
+            placement = _place(hunk, keys, expected, taken, work)
         except _Ambiguous as amb:
             raise _refusal(
                 hunk,
@@ -396,7 +452,7 @@ def apply_unified_diff(source: str, patch: str) -> tuple[str, list[str]]:
                 f"well (lines {', '.join(str(s + 1) for s in amb.starts[:10])}); "
                 "add context lines or line numbers to make it unique",
                 reason="ambiguous",
-                candidates=[s + 1 for s in amb.starts],
+                candidates=[s + 1 for s in amb.starts[:50]],
             ) from None
         if placement is None:
             raise _refusal(
@@ -407,7 +463,7 @@ def apply_unified_diff(source: str, patch: str) -> tuple[str, list[str]]:
                 reason="no_match",
             )
         placements.append(placement)
-        taken.append((placement.start, placement.start + placement.old_len))
+        taken.add(placement.start, placement.start + placement.old_len)
         if expected_raw is not None:
             offset = placement.start - placement.lead - expected_raw
         notes.extend(_describe(placement, expected))
@@ -439,7 +495,7 @@ def _describe(p: Placement, expected: int | None) -> list[str]:
 def _splice(file_lines: list[str], placements: list[Placement]) -> str:
     out: list[str] = []
     cursor = 0
-    for p in sorted(placements, key=lambda p: p.start):
+    for p in sorted(placements, key=lambda p: (p.start, p.old_len)):
         out.extend(file_lines[cursor : p.start])
         window = file_lines[p.start : p.start + p.old_len]
         out.extend(_rewrite(p, window))

@@ -41,7 +41,9 @@ def check_size(source: str, max_source_bytes: int) -> int:
     return size
 
 
-def _syntax_error(message: str, line: int, column: int, end_line: int | None, text: str):
+def _syntax_error(
+    message: str, line: int, column: int, end_line: int | None, text: str
+) -> InvalidArgument:
     return InvalidArgument(
         f"train.py does not parse: {message} (line {line}, column {column})",
         details={

@@ -15,7 +15,7 @@ WORDS = (
 ).split()
 
 # A model that scores fast and learns: one embedding row of logits per token.
-BIGRAM = '''
+BIGRAM = """
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -47,7 +47,7 @@ def train(ctx):
         if ctx.should_stop() or step >= 30:
             break
     ctx.save(model, {"vocab_size": ctx.vocab_size})
-'''
+"""
 
 
 @pytest.fixture(scope="session")

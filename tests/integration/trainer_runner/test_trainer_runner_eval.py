@@ -66,11 +66,24 @@ def test_cli_train_prints_json_last(harness_dir, tmp_path, bigram):
     train_file = tmp_path / "train.py"
     train_file.write_text(bigram)
     cmd = [
-        sys.executable, "-m", "service.cli", "train", "--harness", str(harness_dir),
-        "--train-file", str(train_file), "--budget", "1", "--out", str(tmp_path / "out"),
-        "--json", "--quiet",
+        sys.executable,
+        "-m",
+        "service.cli",
+        "train",
+        "--harness",
+        str(harness_dir),
+        "--train-file",
+        str(train_file),
+        "--budget",
+        "1",
+        "--out",
+        str(tmp_path / "out"),
+        "--json",
+        "--quiet",
     ]
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=Path(__file__).parents[3])
+    done = subprocess.run(
+        cmd, capture_output=True, text=True, timeout=300, cwd=Path(__file__).parents[3]
+    )
     assert done.returncode == 0, done.stderr
     payload = json.loads(done.stdout.strip().splitlines()[-1])
     assert payload["state"] == "SUCCEEDED" and payload["val_bpb"] > 0
@@ -79,7 +92,9 @@ def test_cli_train_prints_json_last(harness_dir, tmp_path, bigram):
 
 def test_cli_baseline_prints_the_source():
     done = subprocess.run(
-        [sys.executable, "-m", "service.cli", "baseline"], capture_output=True, text=True,
+        [sys.executable, "-m", "service.cli", "baseline"],
+        capture_output=True,
+        text=True,
         cwd=Path(__file__).parents[3],
     )
     assert done.returncode == 0

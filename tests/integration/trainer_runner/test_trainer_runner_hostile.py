@@ -45,7 +45,9 @@ def train(ctx):
         except OSError:
             pass
 """
-    result = run_source(source, budget_s=1.0, startup_allowance_s=3.0, grace_s=1.0, max_processes=64)
+    result = run_source(
+        source, budget_s=1.0, startup_allowance_s=3.0, grace_s=1.0, max_processes=64
+    )
     assert result.state == "FAILED"
     assert result.failure_reason in ("TIMEOUT", "SANDBOX_VIOLATION")
 
@@ -97,8 +99,14 @@ def train(ctx):
     env = json.loads(line[4:])
     assert "hunter2" not in line
     assert set(env) <= {
-        "PATH", "HOME", "TMPDIR", "LANG", "OMP_NUM_THREADS", "MKL_NUM_THREADS",
-        "CUDA_VISIBLE_DEVICES", "LC_CTYPE",
+        "PATH",
+        "HOME",
+        "TMPDIR",
+        "LANG",
+        "OMP_NUM_THREADS",
+        "MKL_NUM_THREADS",
+        "CUDA_VISIBLE_DEVICES",
+        "LC_CTYPE",
     }, env
     assert env["HOME"] == str(Path(result.log_path).parent / "train")
 
@@ -201,7 +209,9 @@ def train(ctx):
 
 
 def test_wrong_logits_shape_is_contract(run_source, bigram):
-    source = bigram.replace("        return self.table(idx)", "        return self.table(idx)[:, -1]")
+    source = bigram.replace(
+        "        return self.table(idx)", "        return self.table(idx)[:, -1]"
+    )
     source = source.replace("model(x).flatten(0, 1), y.flatten()", "model(x), y[:, -1]")
     result = run_source(source)
     assert result.failure_reason == "CONTRACT", result.failure_message
@@ -229,8 +239,13 @@ def test_cancel_kills_the_run(run_source, harness_dir, tmp_path):
     threading.Timer(1.0, cancel.set).start()
     t0 = time.monotonic()
     result = run(
-        RunConfig(harness_dir=str(harness_dir), train_source=source, budget_s=30,
-                  out_dir=str(tmp_path / "out"), threads=1),
+        RunConfig(
+            harness_dir=str(harness_dir),
+            train_source=source,
+            budget_s=30,
+            out_dir=str(tmp_path / "out"),
+            threads=1,
+        ),
         cancel=cancel,
     )
     assert result.state == "CANCELLED"

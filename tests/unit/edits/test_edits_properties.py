@@ -204,3 +204,17 @@ def test_merge_of_disjoint_edits_contains_both(base, data):
         assert err.details["conflict"] is True
         return
     assert merged == "".join(both)
+
+
+@FAST
+@given(
+    haystack=st.lists(st.sampled_from("abc"), max_size=30),
+    needle=st.lists(st.sampled_from("abc"), min_size=1, max_size=4),
+)
+def test_find_all_finds_every_run(haystack, needle):
+    from service.domain.patching.text import find_all
+
+    naive = [
+        p for p in range(len(haystack) - len(needle) + 1) if haystack[p : p + len(needle)] == needle
+    ]
+    assert find_all(haystack, needle) == naive

@@ -98,3 +98,20 @@ def test_no_blocks_is_refused():
 def test_replacement_without_final_newline_keeps_lines_apart():
     out, _ = apply_search_replace("a  \nb\n", blocks(("a\n", "A")))
     assert out == "A\nb\n"
+
+
+@pytest.mark.timeout(30)
+def test_requests_built_to_be_slow_are_refused():
+    source = "x = 1\n" * 30_000
+    d = refuse(source, ("x = 1\n", "y\n"))
+    assert d["reason"] == "ambiguous" and len(d["occurrences"]) == 20
+    # every block needs the whitespace-tolerant (line by line) stage
+    source = "".join(f"v{i} = 1\n" for i in range(30_000))
+    many = [SearchReplaceBlock(search=f"v{i} = 1  \n", replace=f"w{i} = 1\n") for i in range(2_000)]
+    with pytest.raises(InvalidArgument) as info:
+        apply_search_replace(source, many)
+    assert info.value.details["reason"] == "too expensive"
+    assert 1 < info.value.details["block"] < 2_000
+    # a few such blocks are fine
+    out, notes = apply_search_replace(source, many[:3])
+    assert out.startswith("w0 = 1\nw1 = 1\nw2 = 1\nv3 = 1\n") and len(notes) == 3

@@ -250,3 +250,56 @@ def test_pure_insertion_without_context_or_line_numbers_is_refused():
 def test_pure_insertion_by_line_number():
     source, _ = apply_unified_diff(SMALL, "@@ -0,0 +1 @@\n+# first\n")
     assert source == "# first\n" + SMALL
+
+
+# --- inputs built to be slow --------------------------------------------------------
+
+
+@pytest.mark.timeout(30)
+def test_pathological_file_of_identical_lines_is_refused_not_hung():
+    source = "x\n" * 60_000
+    everywhere = "@@ @@\n x\n x\n-x\n+y\n x\n"
+    with pytest.raises(InvalidArgument) as info:
+        apply_unified_diff(source, everywhere)
+    assert info.value.details["reason"] == "ambiguous"
+    assert len(info.value.details["candidates"]) <= 50
+    nowhere = "@@ -5,4 +5,4 @@\n x\n x\n-z\n+y\n x\n x\n x\n"
+    with pytest.raises(InvalidArgument) as info:
+        apply_unified_diff(source, nowhere)
+    assert info.value.details["reason"] == "no_match"
+
+
+@pytest.mark.timeout(30)
+def test_many_hunks_over_a_large_file_hit_the_work_budget():
+    source = "".join(f"line {i % 50}\n" for i in range(40_000))
+    # line numbers alternately 4 too low and 4 too high: no offset carries over,
+    # so every hunk is found by a search of the whole file
+    patch = "".join(
+        f"@@ -{50 * k + 8 + (4 if k % 2 else -4)} +1 @@\n-line 7\n+y\n" for k in range(800)
+    )
+    with pytest.raises(InvalidArgument) as info:
+        apply_unified_diff(source, patch)
+    assert info.value.details["reason"] == "too expensive"
+    # the same hunks with the right line numbers are cheap
+    exact = "".join(f"@@ -{50 * k + 8} +{50 * k + 8} @@\n-line 7\n+y\n" for k in range(800))
+    patched, notes = apply_unified_diff(source, exact)
+    assert patched.count("y\n") == 800 and notes == []
+
+
+@pytest.mark.timeout(30)
+def test_diffs_of_huge_repetitive_files_stay_fast():
+    from service.domain.edits import diff_stats, merge3
+
+    base = "\n" * 100_000 + "a = 1\n"
+    new = "\n" * 100_000 + "a = 2\n"
+    assert diff_stats(base, new).lines_added == 1
+    assert apply_unified_diff(base, unified_diff(base, new))[0] == new
+    assert merge3(base, new, base) == new
+
+
+def test_lf_patch_on_crlf_file_keeps_crlf(baseline, policy):
+    target, patch = lr_edit(baseline)
+    crlf = baseline.replace("\n", "\r\n")
+    result = apply(crlf, patch, policy)
+    assert result.source == target.replace("\n", "\r\n")
+    assert any("line ending" in n for n in result.notes)

@@ -47,9 +47,7 @@ def test_muon_step_moves_matrix_by_an_orthogonal_update(baseline):
 
 def test_tiny_model_loss_falls(baseline):
     torch.manual_seed(0)
-    config = dict(
-        vocab_size=64, seq_len=32, n_layer=2, n_head=2, n_embd=32, short_window=8
-    )
+    config = dict(vocab_size=64, seq_len=32, n_layer=2, n_head=2, n_embd=32, short_window=8)
     model = baseline.build_model(config)
     opt = baseline.build_optimizer(model)
     data = torch.randint(0, 64, (4, 33), generator=torch.Generator().manual_seed(0))

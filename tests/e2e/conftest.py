@@ -1,0 +1,189 @@
+"""`loopy up` as a newcomer runs it, in a subprocess with a tmp data dir and free ports."""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from service.worker.embedded import descendants
+
+REPO = Path(__file__).resolve().parents[2]
+
+# A model small enough that a 2 s budget takes a few dozen steps on one core.
+TINY_RUN_CONFIG = {
+    "options": {
+        "DEPTH": 1,
+        "ASPECT_RATIO": 32,
+        "HEAD_DIM": 16,
+        "TOTAL_BATCH_SIZE": 256,
+        "DEVICE_BATCH_SIZE": 4,
+    },
+    "threads": 1,
+    "startup_allowance_s": 60.0,
+}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def live(pids: list[int]) -> list[int]:
+    """The pids that still exist and are not zombies (a /proc scan, no psutil)."""
+    alive = []
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat", "rb") as f:
+                state = f.read().decode(errors="replace").rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if state != "Z":
+            alive.append(pid)
+    return alive
+
+
+@pytest.fixture(scope="session")
+def tiny_harness_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    import pydoc
+
+    from trainer.data.prepare import prepare
+
+    root = tmp_path_factory.mktemp("e2e-harness")
+    modules = ("json", "argparse", "pathlib", "collections", "functools", "subprocess")
+    text = "\n\n".join(pydoc.render_doc(__import__(m), renderer=pydoc.plaintext) for m in modules)
+    docs = [text[i : i + 3000] for i in range(0, len(text), 3000)]
+    corpus = root / "corpus.jsonl"
+    corpus.write_text("\n".join(json.dumps({"text": doc}) for doc in docs))
+    out = root / "harness"
+    prepare(
+        [corpus], out, vocab_size=512, val_tokens=1024, seq_len=64, time_budget_s=2.0, threads=1
+    )
+    return out
+
+
+class LoopyUp:
+    """One `loopy up` process; `banner` holds what it printed up to "Ctrl-C stops everything."."""
+
+    def __init__(self, data_dir: Path, harness_dir: Path, http_port: int, grpc_port: int) -> None:
+        self.data_dir = data_dir
+        self.http_port = http_port
+        self.grpc_port = grpc_port
+        env = {
+            **os.environ,
+            "LOOPY_WORKER_RUN_OPTIONS": json.dumps(TINY_RUN_CONFIG),
+            "OMP_NUM_THREADS": "1",
+            "PYTHONPATH": str(REPO),
+        }
+        for name in ("LOOPY_DATABASE_URL", "LOOPY_ARTIFACTS_URL", "LOOPY_BROKER_URL"):
+            env.pop(name, None)
+        self.proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "service.cli",
+                "up",
+                "--data-dir",
+                str(data_dir),
+                "--http-port",
+                str(http_port),
+                "--grpc-port",
+                str(grpc_port),
+                "--harness",
+                str(harness_dir),
+                "--budget",
+                "2",
+            ],
+            cwd=REPO,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        self.lines: queue.Queue[str] = queue.Queue()
+        self.output: list[str] = []
+        threading.Thread(target=self._pump, daemon=True).start()
+        self.banner = self._read_until("Ctrl-C stops everything.", timeout_s=180)
+
+    def _pump(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.output.append(line)
+            self.lines.put(line)
+
+    def _read_until(self, marker: str, timeout_s: float) -> str:
+        seen: list[str] = []
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            try:
+                line = self.lines.get(timeout=0.5)
+            except queue.Empty:
+                if self.proc.poll() is not None:
+                    break
+                continue
+            seen.append(line)
+            if marker in line:
+                return "".join(seen)
+        raise AssertionError(f"`loopy up` did not print {marker!r}:\n{''.join(self.output)}")
+
+    @property
+    def key(self) -> str:
+        return (self.data_dir / "admin.key").read_text().strip()
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.http_port}"
+
+    def curl_lines(self) -> list[str]:
+        return [
+            line.strip() for line in self.banner.splitlines() if line.strip().startswith("curl ")
+        ]
+
+    def interrupt(self, timeout_s: float = 40) -> list[int]:
+        """Ctrl-C; returns the processes of the tree that are still alive afterwards."""
+        tree = descendants(self.proc.pid)
+        self.proc.send_signal(signal.SIGINT)
+        self.proc.wait(timeout=timeout_s)
+        deadline = time.monotonic() + 5
+        while live(tree) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        return live(tree)
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            for pid in descendants(self.proc.pid):
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            self.proc.kill()
+            self.proc.wait()
+
+
+@pytest.fixture(scope="module")
+def up_factory(tmp_path_factory: pytest.TempPathFactory, tiny_harness_dir: Path) -> Iterator[Any]:
+    """Start `loopy up` (again) on one data dir and one pair of ports; all stopped at the end."""
+    data_dir = tmp_path_factory.mktemp("loopy-up")
+    ports = (free_port(), free_port())
+    started: list[LoopyUp] = []
+
+    def start() -> LoopyUp:
+        up = LoopyUp(data_dir, tiny_harness_dir, *ports)
+        started.append(up)
+        return up
+
+    yield start
+    for up in started:
+        up.kill()
