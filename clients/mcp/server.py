@@ -304,7 +304,8 @@ def create_server(sdk: LoopyClient) -> MCPServer:
         page_size: PageSize = None,
         page_token: PageToken = "",
     ) -> dict[str, Any]:
-        """The runs of a track, newest first."""
+        """The runs of a track, newest first, with their state, revision, seed and (when
+        finished) summary.val_bpb; filter by state to find what is queued or running."""
         with errors():
             return sdk.list_runs(
                 track, state=state, page_size=page_size, page_token=page_token

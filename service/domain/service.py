@@ -211,6 +211,24 @@ def _finite(value: float | None) -> bool:
     return value is not None and math.isfinite(value)
 
 
+def _require_utf8(req: ProposeEditRequest) -> None:
+    """Refuse text that cannot be stored as UTF-8 (lone surrogates from in-process callers)
+    before anything is recorded; JSON and protobuf transports never deliver such text."""
+    texts = [req.description, req.base_revision, req.unified_diff, req.full_source]
+    for block in req.search_replace or []:
+        texts += [block.search, block.replace]
+    for text in texts:
+        if text is None:
+            continue
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise InvalidArgument(
+                "the edit contains text that is not valid UTF-8",
+                details={"position": exc.start, "reason": exc.reason},
+            ) from exc
+
+
 class Loopy:
     def __init__(
         self,
@@ -908,6 +926,7 @@ class Loopy:
         proposals and raised as InvalidArgument with a machine-readable `details`."""
         track = self._track(track_id)
         self._check_request_id(req.request_id)
+        _require_utf8(req)
         if req.request_id:
             proposal_id = self.meta.get_request(principal.agent_id, "proposal", req.request_id)
             if proposal_id is not None:

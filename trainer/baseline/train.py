@@ -35,7 +35,7 @@ SHORT_WINDOW_FRACTION = 0.25  # S-layer window, as a fraction of the sequence le
 LOGIT_CAP = 15.0  # soft cap on output logits: cap * tanh(logits / cap)
 
 # batch
-TOTAL_BATCH_SIZE = 2**19 if ON_GPU else 2**13  # tokens per optimizer step
+TOTAL_BATCH_SIZE = 2**19 if ON_GPU else 2**11  # tokens per optimizer step
 DEVICE_BATCH_SIZE = 128 if ON_GPU else 8  # rows per forward/backward pass
 
 # optimizer

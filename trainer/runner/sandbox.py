@@ -369,4 +369,11 @@ class ChildCommand:
         bootstrap = (
             f"import sys; sys.path.insert(0, {root!r}); from {self.module} import main; main()"
         )
-        return [sys.executable, "-I", "-c", bootstrap, *self.args]
+        return [
+            sys.executable,
+            "-I",
+            "-u",
+            "-c",
+            bootstrap,
+            *self.args,
+        ]  # -u: a killed child keeps its log

@@ -91,6 +91,8 @@ class TrainingWatch:
         self.saved = False
         self.messages = 0
         self.last_loss: float | None = None
+        self.steps = 0  # from the metric stream, for runs killed before their summary
+        self.tokens = 0
         self.mfu: list[float] = []
         self.thread = threading.Thread(target=self._read, daemon=True)
         self.thread.start()
@@ -122,6 +124,8 @@ class TrainingWatch:
             if self.messages > MAX_METRIC_MESSAGES:
                 return
             step, wall = int(message["step"]), time.monotonic() - self.started
+            self.steps = max(self.steps, step + 1)
+            self.tokens = max(self.tokens, int(message.get("tokens", 0)))
             values = {str(k)[:64]: float(v) for k, v in dict(message["values"]).items()}
             rows = [
                 {"step": step, "name": name, "value": value, "wall_seconds": wall}
@@ -318,8 +322,8 @@ class _Run:
         r.training_seconds = float(watch.done.get("training_seconds", 0.0)) or (
             end - clock if clock is not None else 0.0
         )
-        r.total_tokens = int(watch.done.get("tokens", 0))
-        r.num_steps = int(watch.done.get("steps", 0))
+        r.total_tokens = int(watch.done.get("tokens", watch.tokens))
+        r.num_steps = int(watch.done.get("steps", watch.steps))
         r.peak_memory_mb = float(watch.done.get("peak_memory_mb", 0.0))
         r.num_params = watch.num_params
         r.final_loss = watch.last_loss

@@ -43,7 +43,7 @@ TRACK_ID = "client-track"
 WORKER_ID = "worker-clients-test"
 METRIC_STEPS = 6  # each run reports loss and lr for steps 0..5
 MAX_METRIC_POINTS = 5  # small, so GetMetrics pages and the clients must follow next_since_step
-TRAINING_S = 0.3  # how long a fake run stays RUNNING (so watchers see it live)
+TRAINING_S = 0.15  # how long a fake run stays RUNNING (so watchers see it live)
 
 
 def val_bpb_for(source: str, seed: int) -> float:

@@ -236,3 +236,12 @@ def test_propose_is_idempotent_by_request_id(world):
         world.core.propose_edit(alice, track.id, bad)
     assert one.value.message == two.value.message
     assert len(world.core.list_proposals(alice, track.id, None, None, "").items) == 2
+
+
+def test_text_that_is_not_utf8_is_refused_before_anything_is_stored(world):
+    track = world.track()
+    alice = world.agent("alice")
+    with pytest.raises(InvalidArgument, match="not valid UTF-8"):
+        world.core.propose_edit(alice, track.id, sr("LR = 0.01", "LR = \ud800"))
+    proposals = world.core.list_proposals(alice, track.id, None, None, "")
+    assert proposals.items == []
