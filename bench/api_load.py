@@ -40,6 +40,7 @@ sys.path.insert(0, str(REPO))
 MLFLOW_VENV = REPO / "bench" / ".venv-mlflow"
 RESULTS = REPO / "bench" / "results" / "api_load.json"
 POINTS = 1_000
+MLFLOW_WORKERS = 4  # `mlflow server`'s default; Loopy serves HTTP and gRPC from one process
 
 # --- Seeding Loopy -----------------------------------------------------------------------
 
@@ -233,6 +234,8 @@ def start_mlflow(work: Path) -> tuple[subprocess.Popen[bytes], int, str, str]:
             "127.0.0.1",
             "--port",
             str(port),
+            "--workers",
+            str(MLFLOW_WORKERS),
         ],
         cwd=work,
         env=env,
@@ -481,6 +484,7 @@ def main() -> int:
                 "load": load,
                 "metric_points": POINTS,
                 "mlflow_version": mlflow_version,
+                "processes": {"loopy": 1, "mlflow": MLFLOW_WORKERS},
                 "results": results,
             },
             indent=2,

@@ -37,6 +37,7 @@ from service.domain.models import (  # noqa: E402
     Run,
 )
 from service.domain.service import CreateHarnessRequest, CreateTrackRequest  # noqa: E402
+from service.log import configure_logging  # noqa: E402
 from service.settings import load_settings  # noqa: E402
 from service.wiring import build_core  # noqa: E402
 from service.worker.embedded import stop_process_tree  # noqa: E402
@@ -112,6 +113,7 @@ def main() -> int:
     for name in ("LOOPY_DATABASE_URL", "LOOPY_ARTIFACTS_URL", "LOOPY_BROKER_URL"):
         env.pop(name, None)
     settings = load_settings(environ=env)
+    configure_logging(settings)
     core = build_core(settings)
     admin = core.authenticate(core.bootstrap_admin("bench").api_key)
     print(f"data dir {data_dir}; building/registering the harness...", flush=True)

@@ -12,6 +12,7 @@ import sys
 from typing import Any
 
 import structlog
+import structlog.tracebacks
 
 from service.settings import Settings
 
@@ -47,7 +48,12 @@ def configure_logging(settings: Settings | None = None) -> None:
     renderer: Any
     if as_json:
         renderer = structlog.processors.JSONRenderer()
-        shared.append(structlog.processors.dict_tracebacks)
+        # Tracebacks as data, without frame locals: those may hold API keys or secrets.
+        shared.append(
+            structlog.processors.ExceptionRenderer(
+                structlog.tracebacks.ExceptionDictTransformer(show_locals=False)
+            )
+        )
     else:
         renderer = structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
 

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import inspect
 import signal
+import socket
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -79,8 +80,6 @@ async def serve(
     http = _HttpServer(
         uvicorn.Config(
             create_app(core, settings),
-            host=settings.http_host,
-            port=settings.http_port,
             log_config=None,  # our structlog set-up renders uvicorn's records
             access_log=False,
             lifespan="on",
@@ -88,16 +87,36 @@ async def serve(
         )
     )
     grpc_server: Any = None
+    http_task: asyncio.Task[None] | None = None
     try:
-        http_task = asyncio.create_task(http.serve(), name="http")
+        try:
+            # Bind first, so a taken port is one clear error rather than uvicorn's exit.
+            http_socket = socket.create_server((settings.http_host, settings.http_port))
+        except OSError as exc:
+            log.error(
+                "server.bind_failed",
+                address=f"{settings.http_host}:{settings.http_port}",
+                error=str(exc),
+            )
+            raise ServeError(
+                f"cannot listen on {settings.http_host}:{settings.http_port}: {exc}"
+            ) from exc
+        http_port = int(http_socket.getsockname()[1])
+        http_task = asyncio.create_task(http.serve(sockets=[http_socket]), name="http")
         while not http.started:
-            if http_task.done():  # failed to bind: surface the error
-                await http_task
-                raise RuntimeError("HTTP server stopped before it started")
+            if http_task.done():
+                raise ServeError("the HTTP server stopped while starting")
             await asyncio.sleep(0.02)
-        http_port = _bound_port(http, settings.http_port)
 
-        started = await _start_grpc(core, settings)
+        try:
+            started = await _start_grpc(core, settings)
+        except Exception as exc:  # grpc reports a taken port as RuntimeError
+            log.error(
+                "server.bind_failed",
+                address=f"{settings.grpc_host}:{settings.grpc_port}",
+                error=str(exc),
+            )
+            raise ServeError(f"cannot start gRPC: {exc}") from exc
         grpc_port = None
         if started is not None:
             grpc_server, grpc_port = started
@@ -118,22 +137,19 @@ async def serve(
             await grpc_server.stop(SHUTDOWN_GRACE_S)
             grpc_server = None
         await http_task
+        http_task = None
     finally:
         for sig in installed:
             loop.remove_signal_handler(sig)
         if grpc_server is not None:
             await grpc_server.stop(0)
+        if http_task is not None:  # leaving on an error: stop HTTP too
+            http.should_exit = True
+            with contextlib.suppress(BaseException):
+                await http_task
         if owns_core:
             _close_core(core)
         log.info("server.stopped")
-
-
-def _bound_port(server: uvicorn.Server, configured: int) -> int:
-    """The port actually bound (differs from the configured one when that is 0)."""
-    for listener in getattr(server, "servers", []):
-        for sock in listener.sockets:
-            return int(sock.getsockname()[1])
-    return configured
 
 
 def _close_core(core: Loopy) -> None:
@@ -145,7 +161,14 @@ def _close_core(core: Loopy) -> None:
             close()
 
 
+class ServeError(Exception):
+    """The servers could not start (already logged)."""
+
+
 def run_server(settings: Settings, core: Loopy | None = None) -> int:
-    """Blocking entry point of `loopy serve`."""
-    asyncio.run(serve(settings, core))
+    """Blocking entry point of `loopy serve`: 0 after a clean stop, 1 when it could not start."""
+    try:
+        asyncio.run(serve(settings, core))
+    except ServeError:
+        return 1
     return 0

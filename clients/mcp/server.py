@@ -18,12 +18,11 @@ from contextlib import contextmanager
 from typing import Annotated, Any
 
 import httpx
+from loopy_sdk import LoopyAPIError, LoopyClient, RunWaitTimeout, connect
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import ToolAnnotations
 from pydantic import BaseModel, Field
-
-from loopy_sdk import LoopyAPIError, LoopyClient, RunWaitTimeout, connect
 
 DEFAULT_URL = "http://127.0.0.1:8000"
 MAX_WAIT_S = 600.0  # one wait_for_run call blocks at most this long; call again to keep waiting
@@ -61,7 +60,9 @@ PageSize = Annotated[int | None, Field(description="Items per page (default 50).
 PageToken = Annotated[str, Field(description="next_page_token of the previous page; '' = first.")]
 RequestId = Annotated[
     str | None,
-    Field(description="Optional idempotency key: a retry with the same id returns the first result."),
+    Field(
+        description="Optional idempotency key: a retry with the same id returns the first result."
+    ),
 ]
 
 
@@ -167,7 +168,9 @@ def create_server(sdk: LoopyClient) -> MCPServer:
     @server.tool(annotations=READ)
     def get_leaderboard(
         track: TrackId,
-        limit: Annotated[int | None, Field(description="How many entries (default 20).", ge=0)] = None,
+        limit: Annotated[
+            int | None, Field(description="How many entries (default 20).", ge=0)
+        ] = None,
     ) -> dict[str, Any]:
         """The best finished runs of a track by the metric (lower val_bpb is better),
         with their revisions, descriptions and authors."""
@@ -299,7 +302,9 @@ def create_server(sdk: LoopyClient) -> MCPServer:
         track: TrackId,
         state: Annotated[
             str | None,
-            Field(description="Only runs in this state: QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED."),
+            Field(
+                description="Only runs in this state: QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED."
+            ),
         ] = None,
         page_size: PageSize = None,
         page_token: PageToken = "",

@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-import functools
 from typing import Any
 
 import anyio.to_thread
 from litestar import Litestar, Request, Router
 from litestar.di import Provide
-from litestar.handlers import HTTPRouteHandler
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme, Tag
-from litestar.params import QueryParameter
 
-from service.domain.errors import InvalidArgument
 from service.domain.service import Loopy
 from service.http.auth import BEARER_SCHEME, Authenticator
 from service.http.controllers.catalog import (
@@ -26,6 +22,7 @@ from service.http.controllers.ops import healthz, prometheus_metrics, readyz
 from service.http.controllers.runs import RunController
 from service.http.controllers.tracks import TrackController
 from service.http.problems import handle_exception
+from service.http.strict import reject_unknown_input
 from service.http.telemetry import Telemetry
 from service.settings import Settings
 
@@ -61,29 +58,6 @@ WORKER_THREADS = 8
 AUTH_TTL_S = 5.0  # how long a resolved API key is trusted without asking the store again
 
 
-async def reject_unknown_query_parameters(request: Request[Any, Any, Any]) -> None:
-    """A misspelt query parameter (`page_sise`) is an error, not silently ignored."""
-    if not request.scope.get("query_string"):
-        return
-    known = _declared_query_parameters(request.route_handler)
-    unknown = sorted(set(request.query_params.keys()) - known)
-    if unknown:
-        raise InvalidArgument(
-            f"unknown query parameter `{unknown[0]}`"
-            + (f"; this operation takes: {', '.join(sorted(known))}" if known else ""),
-            details={"field": unknown[0], "unknown": unknown, "known": sorted(known)},
-        )
-
-
-@functools.cache
-def _declared_query_parameters(handler: HTTPRouteHandler) -> frozenset[str]:
-    return frozenset(
-        field.kwarg_definition.name or name
-        for name, field in handler.parsed_fn_signature.parameters.items()
-        if isinstance(field.kwarg_definition, QueryParameter)
-    )
-
-
 def create_app(core: Loopy, settings: Settings) -> Litestar:
     authenticator = Authenticator(core, ttl_s=AUTH_TTL_S)
     telemetry = Telemetry()
@@ -93,6 +67,10 @@ def create_app(core: Loopy, settings: Settings) -> Litestar:
 
     def provide_telemetry() -> Telemetry:
         return telemetry
+
+    async def before_request(request: Request[Any, Any, Any]) -> None:
+        await authenticator.authenticate_request(request)  # 401 before anything else
+        await reject_unknown_input(request)
 
     api = Router(
         path="/",
@@ -106,7 +84,7 @@ def create_app(core: Loopy, settings: Settings) -> Litestar:
             readyz,
             prometheus_metrics,
         ],
-        before_request=reject_unknown_query_parameters,
+        before_request=before_request,
     )
 
     async def limit_worker_threads() -> None:

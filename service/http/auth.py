@@ -78,6 +78,15 @@ class Authenticator:
             self._remember(digest, principal)
         return principal
 
+    async def authenticate_request(self, request: Request[Any, Any, Any]) -> None:
+        """`before_request` hook: resolve the caller first, so a request without a valid
+        key is a 401 whatever else is wrong with it. Open endpoints take no principal."""
+        if "principal" in request.route_handler.parsed_fn_signature.parameters:
+            request.state.principal = await self.authenticate(request.headers.get("authorization"))
+
     async def provide_principal(self, request: Request[Any, Any, Any]) -> Principal:
         """Litestar dependency: the caller of this request."""
+        principal = request.state.get("principal")
+        if isinstance(principal, Principal):
+            return principal
         return await self.authenticate(request.headers.get("authorization"))

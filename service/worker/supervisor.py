@@ -180,8 +180,8 @@ class RunExecutor:
         self.run_options = dict(run_options or {})
         self._runner = runner
         self.shutting_down = threading.Event()
-        self._current_cancel: threading.Event | None = None
-        self._current_lock = threading.Lock()
+        self._running: set[threading.Event] = set()  # cancel events of runs in progress
+        self._running_lock = threading.Lock()
 
     # The trainer is imported once per worker process, not once per run.
     def runner(self) -> Callable[..., Any]:
@@ -194,9 +194,9 @@ class RunExecutor:
     def request_shutdown(self) -> None:
         """Stop the child of the current run; the run is left for the reaper to re-queue."""
         self.shutting_down.set()
-        with self._current_lock:
-            if self._current_cancel is not None:
-                self._current_cancel.set()
+        with self._running_lock:
+            for cancel in self._running:
+                cancel.set()
 
     def execute(self, run_id: str) -> str:
         """Run the run if this delivery wins the claim; returns what happened."""
@@ -212,8 +212,8 @@ class RunExecutor:
         heartbeat = Heartbeat(self.core, run.id, self.worker_id, self.heartbeat_interval_s, cancel)
         forwarder = Forwarder(self.core, run.id)
         out_dir = self.work_dir / run.id
-        with self._current_lock:
-            self._current_cancel = cancel
+        with self._running_lock:
+            self._running.add(cancel)
         heartbeat.start()
         forwarder.start()
         try:
@@ -230,8 +230,8 @@ class RunExecutor:
         finally:
             forwarder.close()
             heartbeat.stop()
-            with self._current_lock:
-                self._current_cancel = None
+            with self._running_lock:
+                self._running.discard(cancel)
             shutil.rmtree(out_dir, ignore_errors=True)
 
     def _supervise(

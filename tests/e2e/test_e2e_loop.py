@@ -19,6 +19,8 @@ from service.grpc.gen.loopy.v1 import resources_pb2 as res
 
 TERMINAL = {"SUCCEEDED", "FAILED", "CANCELLED"}
 
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def up(up_factory):  # type: ignore[no-untyped-def]

@@ -11,11 +11,11 @@ the helpers (`launch_and_wait`, `wait_for_run`, `wait_for_evaluation`,
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 from typing import Any
+from urllib.parse import quote
 
 import httpx
-
 from loopy_client import AuthenticatedClient
 from loopy_client.api.revisions import get_revision
 from loopy_client.api.runs import (
@@ -63,6 +63,7 @@ from loopy_client.models import (
     Track,
 )
 from loopy_client.types import UNSET, File
+
 from loopy_sdk.errors import LoopyAPIError, RunWaitTimeout
 from loopy_sdk.events import RunEvent, SSEParser
 
@@ -74,7 +75,7 @@ MAX_STREAM_FAILURES = 3  # then wait_for_run polls GetRun for the rest of its ti
 
 
 def connect(base_url: str, api_key: str, *, timeout_s: float = DEFAULT_TIMEOUT_S) -> LoopyClient:
-    """A client for the Loopy API at `base_url` (e.g. http://127.0.0.1:8080) with an API key."""
+    """A client for the Loopy API at `base_url` (e.g. http://127.0.0.1:8000) with an API key."""
     return LoopyClient(base_url, api_key, timeout_s=timeout_s)
 
 
@@ -131,9 +132,7 @@ class LoopyClient:
         """The research program of a track: goal, metric, budget, rules of train.py."""
         return self._call(get_program, track)  # type: ignore[no-any-return]
 
-    def create_track(
-        self, track_id: str, harness_id: str, **fields: Any
-    ) -> Track:  # admin only
+    def create_track(self, track_id: str, harness_id: str, **fields: Any) -> Track:  # admin only
         """Create a track (admin). `fields` are CreateTrackRequest's: display_name,
         description, program, baseline_source, device_class, time_budget_s,
         policy (dict: calibration_runs, replicates, k_sigma, min_delta, auto_promote),
@@ -310,8 +309,13 @@ class LoopyClient:
         return self._stream_events(run, after_seq=after_seq, stop_at=None)
 
     def _stream_events(
-        self, run: str, *, after_seq: int, stop_at: float | None, read_timeout_s: float | None = None
-    ) -> Iterator[RunEvent]:
+        self,
+        run: str,
+        *,
+        after_seq: int,
+        stop_at: float | None,
+        read_timeout_s: float | None = None,
+    ) -> Generator[RunEvent, None, None]:
         """WatchRun; stops early (without error) once `time.monotonic()` passes `stop_at`."""
         http = self.api.get_httpx_client()
         timeout = (
@@ -321,7 +325,10 @@ class LoopyClient:
         )
         parser = SSEParser()
         with http.stream(
-            "GET", f"/v1/runs/{run}/events", params={"after_seq": after_seq}, timeout=timeout
+            "GET",
+            f"/v1/runs/{quote(run, safe='')}/events",
+            params={"after_seq": after_seq},
+            timeout=timeout,
         ) as response:
             for line in response.iter_lines():
                 event = parser.feed(line)
@@ -370,7 +377,9 @@ class LoopyClient:
                         latest = Run.from_dict(event.data)
                         if latest.state in TERMINAL_RUN_STATES:
                             return latest
-            except (httpx.TransportError, ValueError):
+                # A stream ends by itself only after the terminal state: this one was cut.
+                failures += 1
+            except (httpx.TransportError, ValueError, KeyError, TypeError):
                 failures += 1  # a dropped connection or a garbled event: resume after_seq
             finally:
                 events.close()  # closes the HTTP stream now, not when garbage-collected

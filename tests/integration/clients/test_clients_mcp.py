@@ -13,11 +13,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from loopy_sdk import connect
 from mcp import Client
 from mcp.client.stdio import StdioServerParameters
+from mcp.types import TextContent
 
 from clients.mcp import server as mcp_server
-from loopy_sdk import connect
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -34,6 +35,14 @@ HELPER_TOOLS = {"wait_for_run"}
 
 def snake_case(operation_id: str) -> str:
     return re.sub(r"(?<!^)(?=[A-Z])", "_", operation_id).lower()
+
+
+def error_problem(result: Any) -> tuple[str, dict[str, Any]]:
+    """A tool error's text and the problem JSON it ends with."""
+    assert result.is_error
+    (content,) = result.content
+    assert isinstance(content, TextContent)
+    return content.text, json.loads(content.text[content.text.index("{") :])
 
 
 def structured(result: Any) -> dict[str, Any]:
@@ -110,10 +119,8 @@ async def test_an_agent_runs_an_experiment_through_the_tools(mcp: Any, track: st
 async def test_api_errors_are_tool_errors_with_the_problem(mcp: Any) -> None:
     async with Client(mcp) as client:
         result = await client.call_tool("get_run", {"run": "no-such-run"})
-    assert result.is_error
-    text = result.content[0].text
+    text, problem = error_problem(result)
     assert "NOT_FOUND" in text and "404" in text
-    problem = json.loads(text[text.index("{") :])
     assert problem["code"] == "NOT_FOUND"
     assert problem["details"] == {"run_id": "no-such-run"}
 
@@ -124,10 +131,8 @@ async def test_rejected_edit_explains_itself(mcp: Any, track: str) -> None:
             "propose_edit",
             {"track": track, "description": "broken", "full_source": "def build_model(:\n"},
         )
-    assert result.is_error
-    text = result.content[0].text
+    text, problem = error_problem(result)
     assert "INVALID_ARGUMENT" in text
-    problem = json.loads(text[text.index("{") :])
     assert problem["status"] == 400 and problem["details"]
 
 

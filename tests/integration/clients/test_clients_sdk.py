@@ -7,7 +7,6 @@ import time
 from typing import Any
 
 import pytest
-
 from loopy_client.models import EvaluationState, RunState, Verdict
 from loopy_sdk import LoopyAPIError, RunWaitTimeout, connect
 
@@ -40,7 +39,9 @@ def test_research_loop_end_to_end(base_url: str, agent_key: str, track: str, kit
         assert run.state == RunState.SUCCEEDED
         assert run.revision_id == edit.revision.id
         assert run.summary is not None
-        assert run.summary.val_bpb == pytest.approx(kit.val_bpb_for("LEARNING_RATE = 1e-3", run.seed))
+        assert run.summary.val_bpb == pytest.approx(
+            kit.val_bpb_for("LEARNING_RATE = 1e-3", run.seed)
+        )
 
         # GetMetrics pages at MAX_METRIC_POINTS; metrics() follows next_since_step to the end.
         first_page = loopy.get_metrics(run.id)
@@ -59,6 +60,8 @@ def test_research_loop_end_to_end(base_url: str, agent_key: str, track: str, kit
         done = loopy.wait_for_evaluation(run.id, evaluation.id, timeout_s=30, poll_s=0.1)
         assert done.state == EvaluationState.DONE
         assert done.verdict == Verdict.KEEP
+        assert done.reference.mean is not None and done.candidate.mean is not None
+        assert done.delta is not None
         assert done.delta == pytest.approx(done.reference.mean - done.candidate.mean)
         assert done.delta > 0  # positive = the candidate has the lower val_bpb
 
@@ -82,6 +85,19 @@ def test_watch_run_streams_live_events_to_the_terminal_state(
         head = loopy.get_track(track).head_revision
         launched = loopy.launch_run(track, head, seed=7)
         events = list(loopy.watch_run(launched.id))
+
+        # wait_for_run learns the end from the stream: one GetRun up front, no polling.
+        get_run_calls: list[str] = []
+        get_run = loopy.get_run
+
+        def counting_get_run(run: str) -> Any:
+            get_run_calls.append(run)
+            return get_run(run)
+
+        loopy.get_run = counting_get_run  # type: ignore[method-assign]
+        finished = loopy.launch_and_wait(track, head, timeout_s=30, seed=8)
+        assert finished.state == RunState.SUCCEEDED
+        assert get_run_calls == [finished.id]
     states = [e.data["state"] for e in events if e.type == "state"]
     assert states[-1] == "SUCCEEDED"
     assert "RUNNING" in states
@@ -153,3 +169,27 @@ def test_progress_chart_and_results_export(base_url: str, agent_key: str, track:
     assert png.startswith(b"\x89PNG\r\n\x1a\n")
     assert tsv.splitlines()[0].split("\t")[0] in ("run", "run_id", "commit")
     assert len(tsv.splitlines()) >= 3  # header + the two calibration runs
+
+
+def test_sse_parser_reads_ids_types_multiline_data_and_skips_keepalives() -> None:
+    from loopy_sdk.events import RunEvent, SSEParser
+
+    lines = [
+        ": keep-alive",
+        "",
+        "id: 3",
+        "event: log",
+        'data: {"text":',
+        'data: "a\\nb"}',
+        "",
+        "id: 4",
+        "event: state",
+        'data: {"state": "RUNNING"}',
+        "",
+    ]
+    parser = SSEParser()
+    events = [e for e in (parser.feed(line) for line in lines) if e is not None]
+    assert events == [
+        RunEvent(seq=3, type="log", data={"text": "a\nb"}),
+        RunEvent(seq=4, type="state", data={"state": "RUNNING"}),
+    ]

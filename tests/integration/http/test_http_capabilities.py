@@ -307,3 +307,24 @@ async def test_readyz_reports_a_dead_store(kit: Any, client: Client, core: Loopy
     ready = await client.get("/readyz")
     assert ready.status_code == 503
     assert ready.json() == {"status": "unavailable", "checks": {"metadata_store": False}}
+
+
+async def test_api_keys_are_resolved_once_per_few_seconds(
+    kit: Any, client: Client, core: Loopy, agent_key: str
+) -> None:
+    """Hot read paths skip the key lookup in the store (auth results are cached briefly)."""
+    lookups = 0
+    real_authenticate = core.authenticate
+
+    def counting_authenticate(key: str | None) -> Any:
+        nonlocal lookups
+        lookups += 1
+        return real_authenticate(key)
+
+    core.authenticate = counting_authenticate  # type: ignore[method-assign]
+    for _ in range(5):
+        response = await client.get("/v1/agents/me", headers=kit.auth(agent_key))
+        assert response.status_code == 200
+    assert lookups == 1
+    bad = await client.get("/v1/agents/me", headers=kit.auth("loopy_not-a-real-key"))
+    assert bad.status_code == 401  # failures are never cached as successes

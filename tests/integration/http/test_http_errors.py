@@ -285,3 +285,23 @@ async def test_misspelt_query_parameter_is_400(client: Client, kit: Any, agent_k
     problem = assert_problem(response, 400, "INVALID_ARGUMENT")
     assert problem["details"]["field"] == "page_sise"
     assert "page_size" in problem["details"]["known"]
+
+
+async def test_unknown_body_fields_are_400(
+    client: Client, kit: Any, agent_key: str, admin_key: str, harness_id: str
+) -> None:
+    typo = await client.post(
+        "/v1/runs",
+        json={"track_id": "http-track", "revison_id": "abc"},
+        headers=kit.auth(agent_key),
+    )
+    assert assert_problem(typo, 400, "INVALID_ARGUMENT")["details"]["field"] == "revison_id"
+    nested = await client.post(
+        "/v1/tracks",
+        json=kit.track_body(harness_id, policy={"k_sgima": 3}),
+        headers=kit.auth(admin_key),
+    )
+    assert assert_problem(nested, 400, "INVALID_ARGUMENT")["details"]["field"] == "policy.k_sgima"
+    # Without a key the answer is 401, whatever else is wrong with the request.
+    anonymous = await client.post("/v1/runs", json={"revison_id": "abc"})
+    assert_problem(anonymous, 401, "UNAUTHENTICATED")

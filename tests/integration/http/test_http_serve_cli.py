@@ -114,3 +114,23 @@ def test_serve_answers_with_a_cli_made_key_and_stops_on_sigterm(tmp_path: Path, 
     assert server.returncode == 0, output
     events = [json.loads(line)["event"] for line in output.splitlines() if line.startswith("{")]
     assert "server.started" in events and "server.stopped" in events
+
+
+def test_serve_on_a_taken_port_fails_with_one_clear_error(tmp_path: Path, kit: Any) -> None:
+    import socket
+
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        result = subprocess.run(
+            [*LOOPY, "serve", "--http-port", str(port), "--grpc-port", str(kit.free_port())],
+            env=loopy_env(tmp_path),
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    assert result.returncode == 1
+    records = [json.loads(line) for line in result.stderr.splitlines() if line.startswith("{")]
+    failed = [r for r in records if r["event"] == "server.bind_failed"]
+    assert failed and failed[0]["address"] == f"127.0.0.1:{port}"
+    assert "Traceback" not in result.stderr

@@ -6,7 +6,11 @@ from __future__ import annotations
 import hashlib
 from collections import Counter
 
+import pytest
+
 from service.domain.models import LaunchRunRequest, RunState
+
+pytestmark = pytest.mark.slow
 
 
 def test_runs_train_once_with_metrics_artifacts_and_overheads(

@@ -17,6 +17,8 @@ from service.domain.models import FailureReason, LaunchRunRequest, RunState
 REDIS_URL = "redis://127.0.0.1:6379/11"
 PG_ADMIN = "host=127.0.0.1 port=5432 user=postgres dbname=postgres connect_timeout=3"
 
+pytestmark = [pytest.mark.slow, pytest.mark.postgres]
+
 
 @pytest.fixture
 def redis_url() -> str:
