@@ -5,13 +5,27 @@ responses every operation shares. Request bodies are the domain's own structs.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
 from litestar.openapi import ResponseSpec
 from litestar.openapi.spec import Example
 
-from service.domain.models import Harness, Page, Proposal, Revision, Run, Track
+from service.domain.models import (
+    Harness,
+    MetricPoint,
+    MetricSeries,
+    OverheadBreakdown,
+    Page,
+    Proposal,
+    Revision,
+    Run,
+    RunPurpose,
+    RunState,
+    RunSummary,
+    Track,
+)
 from service.http.problems import PROBLEM_MEDIA_TYPE, Problem
 
 
@@ -108,3 +122,93 @@ def errors(*statuses: int) -> dict[int, ResponseSpec]:
         )
         for status in sorted({400, 401, *statuses})
     }
+
+
+# --- Documented answers ----------------------------------------------------------------
+# Built from real domain structs, so an example can never drift from its schema.
+
+_T0 = datetime(2026, 1, 5, 9, 30, tzinfo=UTC)
+
+
+def _example_run(state: RunState = RunState.SUCCEEDED) -> Run:
+    finished = state is RunState.SUCCEEDED
+    return Run(
+        id="run_01jh2k8v3q9x4m7t6w5y0z1a2b",
+        track_id="baseline-cpu",
+        revision_id="9c1e0f6d2b5a4c3e8f7a6b5c4d3e2f1a0b9c8d7e6f5a4b3c2d1e0f9a8b7c6d5e",
+        harness_id="3f9a1c0d2b7e4a61",
+        agent_id="agent_01jh2k1r0c7m3n5p8q2s4t6v9w",
+        purpose=RunPurpose.EXPERIMENT,
+        seed=1234,
+        device_class="cpu",
+        time_budget_s=300.0,
+        state=state,
+        failure_reason=None,
+        failure_message=None,
+        summary=RunSummary(
+            val_bpb=1.0412,
+            training_seconds=300.2,
+            total_seconds=331.8,
+            total_tokens=19_660_800,
+            num_steps=1200,
+            num_params=11_534_336,
+            peak_memory_mb=2140.5,
+            device_name="cpu",
+            overhead=OverheadBreakdown(
+                queue_wait_seconds=2.1,
+                startup_seconds=6.3,
+                training_seconds=300.2,
+                eval_seconds=18.4,
+                upload_seconds=4.8,
+            ),
+        )
+        if finished
+        else None,
+        worker_id="worker-cpu-0",
+        attempt=1,
+        create_time=_T0,
+        start_time=_T0,
+        end_time=_T0 if finished else None,
+        heartbeat_time=_T0,
+        request_id="agent7-run-42",
+    )
+
+
+def _example_metrics() -> MetricSeries:
+    return MetricSeries(
+        run_id="run_01jh2k8v3q9x4m7t6w5y0z1a2b",
+        points=[
+            MetricPoint(step=0, name="loss", value=9.01, wall_seconds=0.0),
+            MetricPoint(step=0, name="lr", value=0.0006, wall_seconds=0.0),
+            MetricPoint(step=100, name="loss", value=4.87, wall_seconds=25.1),
+            MetricPoint(step=100, name="lr", value=0.0006, wall_seconds=25.1),
+        ],
+        next_since_step=101,
+    )
+
+
+def answer(
+    container: type[Any], value: Any, description: str, status: int = 200
+) -> dict[int, ResponseSpec]:
+    """The success response of an operation, with an example built from a real struct."""
+    return {
+        status: ResponseSpec(
+            data_container=container,
+            description=description,
+            generate_examples=False,
+            # Raw JSON: Litestar drops None from example dicts, which would make the
+            # example invalid against its own schema (required nullable fields).
+            examples=[Example(summary=description, value=msgspec.Raw(msgspec.json.encode(value)))],
+        )
+    }
+
+
+RUN_ANSWER = answer(Run, _example_run(), "The run")
+LAUNCHED_ANSWER = answer(
+    Run, _example_run(RunState.QUEUED), "The queued run (or the first one, on a retry)", 201
+)
+METRICS_ANSWER = answer(
+    MetricSeries,
+    _example_metrics(),
+    "Points ordered by (step, name); continue from next_since_step",
+)

@@ -19,6 +19,7 @@ from typing import Any
 
 import structlog
 
+from service.domain.errors import LoopyError, NotFound
 from service.domain.models import (
     ArtifactRef,
     FailureReason,
@@ -39,6 +40,7 @@ log = structlog.get_logger(__name__)
 # room for the watcher's own polling.
 METRIC_FLUSH_INTERVAL_S = 0.25
 MAX_LOG_EVENT_CHARS = 32_000
+CLAIM_ATTEMPTS = 6  # ~15 s of retries when the metadata store is briefly unreachable
 
 
 def run_artifact_key(run_id: str, file_name: str) -> str:
@@ -200,7 +202,11 @@ class RunExecutor:
 
     def execute(self, run_id: str) -> str:
         """Run the run if this delivery wins the claim; returns what happened."""
-        assignment = self.core.claim_run(run_id, self.worker_id)
+        try:
+            assignment = self._claim(run_id)
+        except NotFound:  # a message for a run this metadata store never had
+            log.warning("run.unknown", run_id=run_id, worker_id=self.worker_id)
+            return "unknown"
         if assignment is None:
             log.info("run.claim_refused", run_id=run_id, worker_id=self.worker_id)
             return "skipped"
@@ -233,6 +239,21 @@ class RunExecutor:
             with self._running_lock:
                 self._running.discard(cancel)
             shutil.rmtree(out_dir, ignore_errors=True)
+
+    def _claim(self, run_id: str) -> RunAssignment | None:
+        """claim_run, retried through a short store outage: a message acknowledged
+        without a claim would leave its run QUEUED with nothing left to deliver it."""
+        for attempt in range(CLAIM_ATTEMPTS):
+            try:
+                return self.core.claim_run(run_id, self.worker_id)
+            except LoopyError:
+                raise
+            except Exception as exc:
+                if attempt == CLAIM_ATTEMPTS - 1:
+                    raise
+                log.warning("run.claim_retry", run_id=run_id, error=str(exc))
+                time.sleep(min(10.0, 0.5 * 2**attempt))
+        return None
 
     def _supervise(
         self,

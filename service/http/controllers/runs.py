@@ -27,7 +27,7 @@ from service.domain.models import (
     RunLogs,
 )
 from service.http.controllers import SECURITY, Caller, CoreDep
-from service.http.schemas import errors
+from service.http.schemas import LAUNCHED_ANSWER, METRICS_ANSWER, RUN_ANSWER, errors
 
 RUN = PathParameter(description="Run id, as returned by LaunchRun or ListRuns.")
 log = structlog.get_logger("loopy.http")
@@ -44,7 +44,7 @@ class RunController(Controller):
         operation_id="LaunchRun",
         summary="Launch a training run",
         sync_to_thread=True,
-        responses=errors(400, 401, 403, 404, 429),
+        responses={**LAUNCHED_ANSWER, **errors(400, 401, 403, 404, 429)},
     )
     def launch_run(
         self,
@@ -78,7 +78,7 @@ class RunController(Controller):
         operation_id="GetRun",
         summary="Get a run",
         sync_to_thread=True,
-        responses=errors(401, 403, 404),
+        responses={**RUN_ANSWER, **errors(401, 403, 404)},
     )
     def get_run(self, core: CoreDep, principal: Caller, run: Annotated[str, RUN]) -> Run:
         """A run's state (QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED), its failure
@@ -159,7 +159,7 @@ class RunController(Controller):
         operation_id="GetMetrics",
         summary="Fetch a run's metric points",
         sync_to_thread=True,
-        responses=errors(400, 401, 403, 404),
+        responses={**METRICS_ANSWER, **errors(400, 401, 403, 404)},
     )
     def get_metrics(
         self,

@@ -173,6 +173,19 @@ def test_openapi_document_describes_every_operation(http: httpx.Client) -> None:
             if "requestBody" in op:
                 body = op["requestBody"]["content"]["application/json"]
                 assert body["schema"].get("examples"), f"{where} needs a request example"
+                for example in body["schema"]["examples"]:
+                    assert_valid(doc, body["schema"]["allOf"][0], example, where)
+            for status, response in op["responses"].items():
+                for media in (response.get("content") or {}).values():
+                    for example in (media.get("examples") or {}).values():
+                        assert_valid(doc, media["schema"], example["value"], f"{where} {status}")
+
+
+def assert_valid(doc: dict[str, Any], schema: dict[str, Any], value: Any, where: str) -> None:
+    """Documented examples must be valid against their own schema."""
+    import jsonschema
+
+    jsonschema.Draft202012Validator({**schema, "components": doc["components"]}).validate(value)
 
 
 def test_auth_over_the_socket(http: httpx.Client, kit: Any, agent_key: str) -> None:
