@@ -30,9 +30,12 @@ ON_GPU = torch.cuda.is_available()  # the runner hides the GPU from CPU runs
 DEPTH = 8 if ON_GPU else 4  # transformer blocks
 ASPECT_RATIO = 64 if ON_GPU else 32  # model width = DEPTH * ASPECT_RATIO
 HEAD_DIM = 128 if ON_GPU else 32  # channels per attention head
-WINDOW_PATTERN = "SSSL"  # per layer, cycled: S = sliding window, L = full causal
+# per layer, cycled: S = sliding window, L = full causal. At CPU sequence lengths a window
+# saves nothing, and a masked attention is slower on CPU than the causal kernel.
+WINDOW_PATTERN = "SSSL" if ON_GPU else "L"
 SHORT_WINDOW_FRACTION = 0.25  # S-layer window, as a fraction of the sequence length
-LOGIT_CAP = 15.0  # soft cap on output logits: cap * tanh(logits / cap)
+LOGIT_CAP = 15.0  # soft cap on output logits: cap * tanh(logits / cap); 0 = no cap
+LOSS_CHUNK_ROWS = 256  # CPU training loss: tokens per chunk of the head + loss (stays in cache)
 
 # batch
 TOTAL_BATCH_SIZE = 2**19 if ON_GPU else 2**11  # tokens per optimizer step
@@ -84,7 +87,30 @@ class GPTConfig:
 
 def norm(x):
     # parameter-free RMSNorm: the learnable gains add little at this scale
-    return F.rms_norm(x, (x.size(-1),))
+    if x.is_cuda:
+        return F.rms_norm(x, (x.size(-1),))  # torch.compile fuses it
+    return RMSNormCPU.apply(x)
+
+
+class RMSNormCPU(torch.autograd.Function):
+    """F.rms_norm's math with a hand-written backward: eager CPU autograd otherwise
+    decomposes it into many passes over memory (3-4x slower)."""
+
+    @staticmethod
+    def forward(ctx, x):
+        d = x.size(-1)
+        mean_square = torch.linalg.vector_norm(x, dim=-1, keepdim=True).square_().div_(d)
+        r = mean_square.add_(torch.finfo(x.dtype).eps).rsqrt_()
+        y = x * r
+        ctx.save_for_backward(y, r)
+        return y
+
+    @staticmethod
+    def backward(ctx, grad):
+        y, r = ctx.saved_tensors
+        # d/dx of x * rsqrt(mean(x^2) + eps) is r * (g - y * mean(g * y))
+        mean_gy = torch.linalg.vecdot(grad, y, dim=-1).unsqueeze_(-1).div_(y.size(-1))
+        return torch.addcmul(grad, y, mean_gy, value=-1).mul_(r)
 
 
 def apply_rotary(x, cos, sin):
@@ -107,9 +133,10 @@ class CausalSelfAttention(nn.Module):
 
     def forward(self, x, cos, sin, window_mask):
         B, T, C = x.size()
-        q = self.c_q(x).view(B, T, self.n_head, self.head_dim).transpose(1, 2)
-        k = self.c_k(x).view(B, T, self.n_head, self.head_dim).transpose(1, 2)
-        v = self.c_v(x).view(B, T, self.n_head, self.head_dim).transpose(1, 2)
+        # one matmul for q, k and v (three separate weights, so Muon sees three matrices)
+        weight = torch.cat([self.c_q.weight, self.c_k.weight, self.c_v.weight])
+        qkv = F.linear(x, weight).view(B, T, 3, self.n_head, self.head_dim)
+        q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)  # each [B, H, T, D]
         q, k = apply_rotary(q, cos, sin), apply_rotary(k, cos, sin)
         q, k = norm(q), norm(k)  # QK-norm keeps attention logits bounded
         if self.window is None or self.window >= T:
@@ -186,17 +213,64 @@ class GPT(nn.Module):
         offset = i[:, None] - i[None, :]
         return (offset >= 0) & (offset < self.config.short_window)
 
-    def forward(self, idx):
+    def forward(self, idx, targets=None):
+        """Logits [B, T, vocab]; or, given targets [B, T], the mean cross-entropy loss."""
         B, T = idx.size()
         cos, sin = self.cos[:, :, :T].to(idx.device), self.sin[:, :, :T].to(idx.device)
-        mask = self.window_mask(T, idx.device)
+        windowed = any(b.attn.window is not None and b.attn.window < T for b in self.blocks)
+        mask = self.window_mask(T, idx.device) if windowed else None
         x = x0 = norm(self.wte(idx))
         for i, block in enumerate(self.blocks):
             x = self.resid_lambdas[i] * x + self.x0_lambdas[i] * x0
             x = block(x, cos, sin, mask)
-        logits = self.lm_head(norm(x)).float()
+        x = norm(x)
         cap = self.config.logit_cap
-        return cap * torch.tanh(logits / cap)
+        if targets is not None and not x.is_cuda:
+            # never materialise the full [B*T, vocab] logits on CPU: memory traffic dominates
+            flat = x.view(B * T, -1)
+            return SoftcapCrossEntropy.apply(flat, self.lm_head.weight, targets.view(-1), cap)
+        logits = self.lm_head(x).float()
+        if cap:
+            logits = cap * torch.tanh(logits / cap)
+        if targets is None:
+            return logits
+        return F.cross_entropy(logits.view(-1, logits.size(-1)), targets.view(-1))
+
+
+class SoftcapCrossEntropy(torch.autograd.Function):
+    """Mean cross-entropy of cap * tanh((x @ W^T) / cap), LOSS_CHUNK_ROWS rows at a time.
+
+    Each chunk's logits live only in cache: the loss and both gradients are computed
+    in the same pass (the backward just scales them), the same math as the GPU path.
+    """
+
+    @staticmethod
+    def forward(ctx, x, weight, targets, cap):
+        grad_x = torch.empty_like(x)
+        grad_w = torch.zeros_like(weight)
+        total = x.new_zeros(())
+        for s in range(0, x.size(0), LOSS_CHUNK_ROWS):
+            xc, tc = x[s : s + LOSS_CHUNK_ROWS], targets[s : s + LOSS_CHUNK_ROWS, None]
+            z = torch.mm(xc, weight.t())
+            if cap:
+                t = z.div_(cap).tanh_()  # capped logits / cap
+                z = t * cap
+            lse = torch.logsumexp(z, dim=-1, keepdim=True)
+            total += (lse - z.gather(1, tc)).sum()
+            g = z.sub_(lse).exp_()  # softmax ...
+            g.scatter_add_(1, tc, torch.full_like(tc, -1, dtype=g.dtype))  # ... minus one-hot
+            if cap:
+                g.mul_(t.square_().neg_().add_(1))  # through the cap: d tanh = 1 - tanh^2
+            torch.mm(g, weight, out=grad_x[s : s + LOSS_CHUNK_ROWS])
+            grad_w.addmm_(g.t(), xc)
+        ctx.save_for_backward(grad_x, grad_w)
+        return total / x.size(0)
+
+    @staticmethod
+    def backward(ctx, grad_loss):
+        grad_x, grad_w = ctx.saved_tensors
+        scale = grad_loss / grad_x.size(0)
+        return grad_x * scale, grad_w * scale, None, None
 
 
 def build_model(config: dict) -> nn.Module:
@@ -210,21 +284,25 @@ def build_model(config: dict) -> nn.Module:
 
 
 def zeropower_via_newtonschulz5(G, steps=NS_STEPS):
-    """Approximate the orthogonal polar factor U V^T of G (singular values pushed near 1)."""
-    assert G.ndim == 2
+    """Approximate the orthogonal polar factor U V^T of G (singular values pushed near 1).
+
+    G is one matrix [m, n] or a stack of them [k, m, n] (orthogonalised one by one).
+    """
+    assert G.ndim in (2, 3)
     a, b, c = 3.4445, -4.7750, 2.0315  # quintic tuned to converge fast, not exactly to 1
     X = G.bfloat16() if G.is_cuda else G.float()
-    transposed = X.size(0) > X.size(1)
+    X = X if X.ndim == 3 else X.unsqueeze(0)
+    transposed = X.size(-2) > X.size(-1)
     if transposed:
-        X = X.T
-    X = X / (X.norm() + 1e-7)  # spectral norm <= Frobenius norm <= 1
+        X = X.mT
+    X = X / (X.norm(dim=(-2, -1), keepdim=True) + 1e-7)  # spectral <= Frobenius norm <= 1
     for _ in range(steps):
-        A = X @ X.T
-        B = b * A + c * A @ A
-        X = a * X + B @ X
+        A = X @ X.mT
+        B = torch.baddbmm(A, A, A, beta=b, alpha=c)  # b * A + c * A @ A
+        X = torch.baddbmm(X, B, X, beta=a)  # a * X + B @ X
     if transposed:
-        X = X.T
-    return X.to(G.dtype)
+        X = X.mT
+    return X.reshape(G.shape).to(G.dtype)
 
 
 class MuonAdamW(torch.optim.Optimizer):
@@ -246,20 +324,25 @@ class MuonAdamW(torch.optim.Optimizer):
 
     def muon_step(self, group):
         lr, wd, momentum = group["lr"], group["weight_decay"], group["momentum"]
+        same_shape = {}  # orthogonalised together: one batched matmul instead of many small
         for p in group["params"]:
-            if p.grad is None:
-                continue
-            state = self.state[p]
-            if not state:
-                state["momentum_buffer"] = torch.zeros_like(p)
-            buf = state["momentum_buffer"]
-            buf.lerp_(p.grad, 1 - momentum)
-            update = p.grad.lerp(buf, momentum)  # Nesterov
-            update = zeropower_via_newtonschulz5(update)
+            if p.grad is not None:
+                same_shape.setdefault(p.shape, []).append(p)
+        for shape, params in same_shape.items():
+            updates = []
+            for p in params:
+                state = self.state[p]
+                if not state:
+                    state["momentum_buffer"] = torch.zeros_like(p)
+                buf = state["momentum_buffer"]
+                buf.lerp_(p.grad, 1 - momentum)
+                updates.append(p.grad.lerp(buf, momentum))  # Nesterov
+            orthogonal = zeropower_via_newtonschulz5(torch.stack(updates))
             # tall matrices: keep the per-element update size comparable to square ones
-            scale = max(1.0, p.size(0) / p.size(1)) ** 0.5
-            p.mul_(1 - lr * wd)
-            p.add_(update, alpha=-lr * scale)
+            scale = max(1.0, shape[0] / shape[1]) ** 0.5
+            for p, update in zip(params, orthogonal.unbind(0), strict=True):
+                p.mul_(1 - lr * wd)
+                p.add_(update, alpha=-lr * scale)
 
     def adamw_step(self, group):
         lr, wd, eps = group["lr"], group["weight_decay"], group["eps"]
@@ -370,8 +453,7 @@ def train(ctx):
         for _ in range(grad_accum):
             x, y = next(batches)
             with autocast:
-                logits = forward(x)
-            loss = F.cross_entropy(logits.view(-1, logits.size(-1)), y.view(-1))
+                loss = forward(x, y)
             (loss / grad_accum).backward()
         lrm = get_lr_multiplier(ctx.progress())
         for group in optimizer.param_groups:
