@@ -15,6 +15,8 @@ LOOPY_SDK_SPEC="$OUT_DIR/openapi.json" python - <<'PY'
 import json
 import os
 
+import msgspec
+
 import structlog
 
 from service.domain.fakes import MemoryArtifactStore, RecordingDispatcher
@@ -25,7 +27,8 @@ from service.stores.memory import MemoryMetadataStore
 
 # The schema does not depend on the stores; an empty in-memory core is enough.
 core = Loopy(MemoryMetadataStore(), MemoryArtifactStore(), RecordingDispatcher())
-schema = create_app(core, Settings()).openapi_schema.to_schema()
+# Through msgspec first: examples are msgspec.Raw JSON, which the json module can't encode.
+schema = json.loads(msgspec.json.encode(create_app(core, Settings()).openapi_schema.to_schema()))
 
 # Byte responses (the PNG chart, artifacts) are declared as plain `type: string`;
 # mark them binary so the generator returns bytes (a File), not a mistyped str.

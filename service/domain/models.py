@@ -284,7 +284,9 @@ class RunSummary(msgspec.Struct, kw_only=True):
     mfu_percent: float | None = None
     device_name: str = ""
     overhead: OverheadBreakdown = msgspec.field(default_factory=OverheadBreakdown)
-    artifacts: dict[str, ArtifactRef] = msgspec.field(default_factory=dict)  # source, log, checkpoint
+    artifacts: dict[str, ArtifactRef] = msgspec.field(
+        default_factory=dict
+    )  # source, log, checkpoint
 
 
 class Run(msgspec.Struct, kw_only=True):
