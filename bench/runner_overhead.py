@@ -55,6 +55,14 @@ def main() -> None:
     print(
         f"eval_seconds:     {result.eval_seconds:.2f}  ({result.integrity.get('scored_tokens')} tokens)"
     )
+    timing = result.eval_timing
+    if timing:
+        print(
+            "  evaluation split: "
+            + ", ".join(
+                f"{k} {v:.2f}" if isinstance(v, float) else f"{k} {v}" for k, v in timing.items()
+            )
+        )
     print(f"other_seconds:    {other:.2f}")
     print(f"total - training: {result.total_seconds - result.training_seconds:.2f}")
 

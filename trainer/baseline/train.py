@@ -227,49 +227,66 @@ class GPT(nn.Module):
         cap = self.config.logit_cap
         if targets is not None and not x.is_cuda:
             # never materialise the full [B*T, vocab] logits on CPU: memory traffic dominates
-            flat = x.view(B * T, -1)
-            return SoftcapCrossEntropy.apply(flat, self.lm_head.weight, targets.view(-1), cap)
-        logits = self.lm_head(x).float()
-        if cap:
-            logits = cap * torch.tanh(logits / cap)
+            flat = x.reshape(B * T, -1)
+            return SoftcapCrossEntropy.apply(flat, self.lm_head.weight, targets.reshape(-1), cap)
+        logits = softcap(self.lm_head(x).float(), cap)
         if targets is None:
             return logits
-        return F.cross_entropy(logits.view(-1, logits.size(-1)), targets.view(-1))
+        return F.cross_entropy(logits.view(-1, logits.size(-1)), targets.reshape(-1))
+
+
+def softcap(logits, cap):
+    """cap * tanh(logits / cap): logits bounded smoothly to (-cap, cap); cap 0 = no cap."""
+    if not cap:
+        return logits
+    if logits.is_cuda:
+        return cap * torch.tanh(logits / cap)  # torch.compile fuses this
+    # CPU: torch's tanh is ~6x slower than its sigmoid, and tanh(u) = 2 sigmoid(2u) - 1;
+    # without autograd (evaluation) work in place on the fresh logits
+    if torch.is_grad_enabled():
+        return torch.sigmoid(logits * (2 / cap)) * (2 * cap) - cap
+    return logits.mul_(2 / cap).sigmoid_().mul_(2 * cap).sub_(cap)
 
 
 class SoftcapCrossEntropy(torch.autograd.Function):
-    """Mean cross-entropy of cap * tanh((x @ W^T) / cap), LOSS_CHUNK_ROWS rows at a time.
+    """Mean cross-entropy of softcap(x @ W^T, cap), LOSS_CHUNK_ROWS rows at a time, on CPU.
 
     Each chunk's logits live only in cache: the loss and both gradients are computed
-    in the same pass (the backward just scales them), the same math as the GPU path.
+    in the same pass (the backward just scales them). With s = sigmoid(2u / cap) the
+    capped logit is z = cap * (2s - 1) and dz/du = 4 s (1 - s).
     """
 
     @staticmethod
     def forward(ctx, x, weight, targets, cap):
         grad_x = torch.empty_like(x)
         grad_w = torch.zeros_like(weight)
-        total = x.new_zeros(())
-        for s in range(0, x.size(0), LOSS_CHUNK_ROWS):
-            xc, tc = x[s : s + LOSS_CHUNK_ROWS], targets[s : s + LOSS_CHUNK_ROWS, None]
-            z = torch.mm(xc, weight.t())
+        total = x.new_zeros((), dtype=torch.float64)
+        for i in range(0, x.size(0), LOSS_CHUNK_ROWS):
+            xc, tc = x[i : i + LOSS_CHUNK_ROWS], targets[i : i + LOSS_CHUNK_ROWS, None]
             if cap:
-                t = z.div_(cap).tanh_()  # capped logits / cap
-                z = t * cap
-            lse = torch.logsumexp(z, dim=-1, keepdim=True)
-            total += (lse - z.gather(1, tc)).sum()
-            g = z.sub_(lse).exp_()  # softmax ...
-            g.scatter_add_(1, tc, torch.full_like(tc, -1, dtype=g.dtype))  # ... minus one-hot
-            if cap:
-                g.mul_(t.square_().neg_().add_(1))  # through the cap: d tanh = 1 - tanh^2
-            torch.mm(g, weight, out=grad_x[s : s + LOSS_CHUNK_ROWS])
+                s = torch.mm(xc * (2 / cap), weight.t()).sigmoid_()
+                z = s * (2 * cap)  # the capped logits plus cap: a constant shift, same softmax
+            else:
+                z = torch.mm(xc, weight.t())
+            picked = z.gather(1, tc)
+            # exp(z) cannot overflow while 0 < z < 2 cap <= 80; otherwise shift by the max
+            shift = z.amax(dim=-1, keepdim=True) if not cap or cap > 40 else 0.0
+            g = (z.sub_(shift) if torch.is_tensor(shift) else z).exp_()
+            sum_exp = g.sum(dim=-1, keepdim=True)
+            total += (sum_exp.log() + shift - picked).sum()
+            g.div_(sum_exp).scatter_add_(1, tc, torch.full_like(tc, -1, dtype=g.dtype))
+            if cap:  # chain rule through the cap, with the constant 4 applied in backward
+                g.mul_(s.addcmul_(s, s, value=-1))
+            torch.mm(g, weight, out=grad_x[i : i + LOSS_CHUNK_ROWS])
             grad_w.addmm_(g.t(), xc)
         ctx.save_for_backward(grad_x, grad_w)
-        return total / x.size(0)
+        ctx.chain = 4.0 if cap else 1.0
+        return (total / x.size(0)).to(x.dtype)
 
     @staticmethod
     def backward(ctx, grad_loss):
         grad_x, grad_w = ctx.saved_tensors
-        scale = grad_loss / grad_x.size(0)
+        scale = grad_loss * (ctx.chain / grad_x.size(0))
         return grad_x * scale, grad_w * scale, None, None
 
 
@@ -305,14 +322,20 @@ def zeropower_via_newtonschulz5(G, steps=NS_STEPS):
     return X.reshape(G.shape).to(G.dtype)
 
 
-class MuonAdamW(torch.optim.Optimizer):
-    """One optimizer, two update rules, chosen per parameter group by group["kind"]."""
+class MuonAdamW:
+    """One optimizer, two update rules, chosen per parameter group by group["kind"].
+
+    A plain class on purpose: torch.optim.Optimizer's constructor imports torch._dynamo,
+    about 2 s of start-up on a small CPU, for features this loop does not use.
+    """
 
     def __init__(self, param_groups):
         defaults = dict(lr=0.0, weight_decay=0.0, betas=ADAM_BETAS, eps=1e-10, momentum=0.95)
-        super().__init__(param_groups, defaults)
+        self.param_groups = [defaults | dict(group) for group in param_groups]
         for group in self.param_groups:
+            group["params"] = list(group["params"])
             group.setdefault("initial_lr", group["lr"])
+        self.state = {}  # parameter -> its buffers
 
     @torch.no_grad()
     def step(self):
@@ -331,7 +354,7 @@ class MuonAdamW(torch.optim.Optimizer):
         for shape, params in same_shape.items():
             updates = []
             for p in params:
-                state = self.state[p]
+                state = self.state.setdefault(p, {})
                 if not state:
                     state["momentum_buffer"] = torch.zeros_like(p)
                 buf = state["momentum_buffer"]
@@ -350,7 +373,7 @@ class MuonAdamW(torch.optim.Optimizer):
         for p in group["params"]:
             if p.grad is None:
                 continue
-            state = self.state[p]
+            state = self.state.setdefault(p, {})
             if not state:
                 state["step"] = 0
                 state["exp_avg"] = torch.zeros_like(p)

@@ -43,9 +43,9 @@ class RunConfig(msgspec.Struct, kw_only=True):
     threads: int | None = None  # OMP/MKL threads; default: the CPUs this process may use
     network_isolation: bool = True  # use a new network namespace when the platform allows
     # evaluation
-    eval_slot_mb: int | None = None  # logits per batch; default 64 MB on CPU, 512 MB on CUDA
+    eval_slot_mb: int | None = None  # logits per batch; default 16 MB on CPU, 512 MB on CUDA
     integrity_atol: float | None = None  # default 1e-3 on CPU, 0.1 on CUDA (bf16 logits)
-    prewarm_eval: bool = True  # start the evaluation child (imports) while training runs
+    prewarm_eval: bool = True  # start the evaluation child (imports) with the training child
 
 
 class RunResult(msgspec.Struct, kw_only=True):
@@ -63,6 +63,9 @@ class RunResult(msgspec.Struct, kw_only=True):
     device_name: str = ""
     startup_seconds: float = 0.0  # child start until the training clock started
     eval_seconds: float = 0.0  # end of training until val_bpb was known
+    # where evaluation time went: load (checkpoint into the child), waiting (for logits),
+    # reducing (cross-entropy and checks here), child_forward/child_copy (as the child says)
+    eval_timing: dict[str, float] = msgspec.field(default_factory=dict)
     integrity: dict[str, Any] = msgspec.field(default_factory=dict)  # checks and evidence
     log_path: str | None = None
     checkpoint_path: str | None = None

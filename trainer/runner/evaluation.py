@@ -14,15 +14,23 @@ process. Two checks run on every evaluation:
   half its rows replaced; logits before each cut (and all logits of untouched rows)
   must not move;
 - statelessness: the first batch is scored again at the end; its logits must not move.
+
+Check batches have exactly the shape of scoring batches, so a model cannot tell them
+apart by shape; batches are kept small on CPU (a few rows) so that the two extra
+forward passes cost a few percent. The cross-entropy runs in float32 over chunks of
+tokens in reused buffers (no allocation per batch), summed in float64.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import secrets
 import shutil
 import tempfile
+import time
 from collections import deque
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,6 +42,7 @@ from trainer.runner.channel import Channel
 from trainer.runner.config import CONTRACT, CRASH, DIVERGED, INTEGRITY
 
 SLOTS = 2  # double buffering: the child scores one batch while we reduce the other
+REDUCE_CHUNK_TOKENS = 256  # positions per cross-entropy chunk: [256, vocab] stays in cache
 
 
 class EvaluationFailed(Exception):
@@ -101,6 +110,7 @@ class EvalOutcome:
     target_bytes: int
     scored_tokens: int
     integrity: dict[str, Any]
+    timing: dict[str, float] = field(default_factory=dict)  # where the evaluation time went
 
 
 def rows_per_batch(val_rows: int, seq_len: int, vocab_size: int, slot_mb: int) -> int:
@@ -108,18 +118,59 @@ def rows_per_batch(val_rows: int, seq_len: int, vocab_size: int, slot_mb: int) -
     return max(1, min(val_rows, (slot_mb << 20) // per_row))
 
 
+@contextlib.contextmanager
+def torch_threads(n: int) -> Iterator[None]:
+    """Run torch ops on this thread with `n` threads, then restore the previous setting."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
+class CrossEntropyReducer:
+    """Per-token cross-entropy sums over logits [rows, T, vocab], in chunks of positions.
+
+    log-sum-exp in float32 with the row max subtracted (exact to float32 rounding, and a
+    NaN or infinity anywhere in a row shows up in that row's loss), into buffers reused
+    from batch to batch; only the per-token losses are summed in float64.
+    """
+
+    def __init__(self, token_bytes: torch.Tensor, vocab_size: int) -> None:
+        self.token_bytes = token_bytes
+        self.work = torch.empty(REDUCE_CHUNK_TOKENS, vocab_size)
+        self.row_max = torch.empty(REDUCE_CHUNK_TOKENS, 1)
+        self.sum_exp = torch.empty(REDUCE_CHUNK_TOKENS, 1)
+
+    def sums(self, logits: torch.Tensor, targets: torch.Tensor):
+        """(sum of nats, sum of bytes, scored tokens, first non-finite (row, pos) or None)."""
+        rows, T, V = logits.shape
+        flat, flat_targets = logits.reshape(rows * T, V), targets.reshape(-1, 1)
+        nll = torch.empty(rows * T)
+        for s in range(0, rows * T, REDUCE_CHUNK_TOKENS):
+            e = min(s + REDUCE_CHUNK_TOKENS, rows * T)
+            chunk, n = flat[s:e], e - s
+            row_max, work, sum_exp = self.row_max[:n], self.work[:n], self.sum_exp[:n]
+            torch.amax(chunk, dim=-1, keepdim=True, out=row_max)
+            torch.sub(chunk, row_max, out=work).exp_()
+            torch.sum(work, dim=-1, keepdim=True, out=sum_exp)
+            # nll = log(sum exp(z - max)) + max - z[target]
+            picked = chunk.gather(1, flat_targets[s:e])
+            nll[s:e] = (sum_exp.log_() + row_max - picked).squeeze(1)
+        nbytes = self.token_bytes[flat_targets.squeeze(1)]
+        counted = nbytes > 0
+        bad = counted & ~torch.isfinite(nll)
+        if bad.any():
+            row, pos = divmod(int(bad.nonzero()[0]), T)
+            return 0.0, 0, 0, (row, pos)
+        total = float(nll[counted].sum(dtype=torch.float64))
+        return total, int(nbytes[counted].sum()), int(counted.sum()), None
+
+
 def cross_entropy_sums(logits: torch.Tensor, targets: torch.Tensor, token_bytes: torch.Tensor):
-    """(sum of nats, sum of bytes, scored tokens, first non-finite (row, pos) or None)."""
-    nbytes = token_bytes[targets]
-    counted = nbytes > 0
-    lse = torch.logsumexp(logits, dim=-1)
-    picked = logits.gather(-1, targets.unsqueeze(-1)).squeeze(-1)
-    nll = (lse - picked).double()
-    bad = counted & ~torch.isfinite(nll)
-    if bad.any():
-        row, pos = (int(i) for i in bad.nonzero()[0])
-        return 0.0, 0, 0, (row, pos)
-    return float(nll[counted].sum()), int(nbytes[counted].sum()), int(counted.sum()), None
+    """CrossEntropyReducer.sums with fresh buffers (for one-off use)."""
+    return CrossEntropyReducer(token_bytes, logits.size(-1)).sums(logits, targets)
 
 
 class Evaluator:
@@ -168,12 +219,21 @@ class Evaluator:
         return Job("causality", b, inputs, cuts)
 
     def run(self, channel: Channel, shared: SharedBuffers, timeout: float) -> EvalOutcome:
+        # one thread here: the reduction is a small share of the work and overlaps the
+        # child's forward pass, which should keep every core it was given
+        with torch_threads(1):
+            return self._run(channel, shared, timeout)
+
+    def _run(self, channel: Channel, shared: SharedBuffers, timeout: float) -> EvalOutcome:
         jobs = deque(self.plan())
         in_flight: deque[tuple[int, Job]] = deque()
         free_slots = deque(range(SLOTS))
         kept: dict[int, torch.Tensor] = {}  # batch -> logits of its plain scoring
         nats, nbytes, ntokens = 0.0, 0, 0
         integrity: dict[str, Any] = {"atol": self.atol}
+        reducer = CrossEntropyReducer(self.token_bytes, self.vocab_size)
+        timing = dict.fromkeys(("waiting", "reducing", "child_forward", "child_copy"), 0.0)
+        timing["batches"] = 0
         while jobs or in_flight:
             while jobs and free_slots:
                 job, slot = jobs.popleft(), free_slots.popleft()
@@ -181,7 +241,16 @@ class Evaluator:
                 shared.inputs[slot, :rows] = job.inputs
                 channel.send({"type": "score", "slot": slot, "rows": rows})
                 in_flight.append((slot, job))
+            t0 = time.perf_counter()
             reply = channel.recv(timeout=timeout)
+            t1 = time.perf_counter()
+            timing["waiting"] += t1 - t0
+            timing["batches"] += 1
+            # the child's own account of its time: informative only, never trusted
+            for key in ("forward", "copy"):
+                value = reply.get(f"{key}_seconds")
+                if isinstance(value, float | int) and math.isfinite(value):
+                    timing[f"child_{key}"] += float(value)
             if reply.get("type") == "failed":
                 raise EvaluationFailed(str(reply.get("reason", CRASH)), str(reply.get("message")))
             slot, job = in_flight.popleft()
@@ -193,7 +262,7 @@ class Evaluator:
             logits = torch.from_numpy(np.asarray(shared.logits[slot, :rows]))
             if job.kind == "score":
                 s, e = self.batches[job.batch]
-                n, b, t, bad = cross_entropy_sums(logits, self.targets[s:e], self.token_bytes)
+                n, b, t, bad = reducer.sums(logits, self.targets[s:e])
                 if bad is not None:
                     raise EvaluationFailed(
                         DIVERGED,
@@ -207,10 +276,12 @@ class Evaluator:
             else:
                 integrity["statelessness"] = self.check_statelessness(logits, kept[0])
             free_slots.append(slot)
+            timing["reducing"] += time.perf_counter() - t1
         if nbytes == 0:
             raise EvaluationFailed(CRASH, "the validation set has no scorable target bytes")
         integrity.setdefault("causality", {"checked": False, "why": "sequence length 1"})
-        return EvalOutcome(nats / (math.log(2) * nbytes), nats, nbytes, ntokens, integrity)
+        bpb = nats / (math.log(2) * nbytes)
+        return EvalOutcome(bpb, nats, nbytes, ntokens, integrity, timing)
 
     def check_causality(
         self, job: Job, logits: torch.Tensor, original: torch.Tensor

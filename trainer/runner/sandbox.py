@@ -183,6 +183,16 @@ class SandboxReport:
         return dict(self.__dict__)
 
 
+# glibc malloc: keep freed memory up to 32 MB blocks in the heap instead of returning it to
+# the kernel. Eager torch on CPU allocates a fresh activation tensor per op; by default every
+# one over ~128 KB is a new mmap whose pages fault in on first touch, which made element-wise
+# ops 3-4x slower than the arithmetic (measured in bench/train_throughput.py).
+ALLOCATOR_ENV = {
+    "MALLOC_MMAP_THRESHOLD_": str(32 << 20),  # the largest value glibc accepts
+    "MALLOC_TRIM_THRESHOLD_": str(1 << 34),
+}
+
+
 def scrubbed_env(workdir: Path, device: str, threads: int, extra: dict[str, str]) -> dict[str, str]:
     env = {
         "PATH": "/usr/local/bin:/usr/bin:/bin",
@@ -192,6 +202,7 @@ def scrubbed_env(workdir: Path, device: str, threads: int, extra: dict[str, str]
         "OMP_NUM_THREADS": str(threads),
         "MKL_NUM_THREADS": str(threads),
         "CUDA_VISIBLE_DEVICES": visible_device(device),
+        **ALLOCATOR_ENV,
     }
     env.update(extra)
     return env

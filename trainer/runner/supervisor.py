@@ -3,8 +3,8 @@
 Phases and where time goes (each appears in the result):
     startup    training child start -> its first ctx.report (imports, model build, compile)
     training   the budget, enforced here: startup allowance + budget + grace, then kill
-    evaluation training child exit -> val_bpb known (a fresh child, pre-started during
-               training so that its imports are already done)
+    evaluation training child exit -> val_bpb known (a fresh child, started next to the
+               training child so that its imports overlap the training child's start-up)
 """
 
 from __future__ import annotations
@@ -277,6 +277,10 @@ class _Run:
         self.result.network_isolated = child.report.network_isolated
         self.result.sandbox = child.report.as_dict()
         watch = TrainingWatch(channel, self.out, self.on_metrics)
+        if cfg.prewarm_eval:
+            # import torch now, on the core the training child's single-threaded start-up
+            # leaves idle, rather than when training starts and every core is busy
+            self.start_eval_child()
         deadline = spawn_time + self.startup_allowance + cfg.budget_s + self.grace
         stop: tuple[str, str] | None = None
         while child.wait(timeout=0.05) is None:
@@ -294,8 +298,6 @@ class _Run:
                 stop = watch.violation
             if stop is not None:
                 break
-            if watch.clock_event.is_set() and self.eval_child is None and cfg.prewarm_eval:
-                self.start_eval_child()
         oom_killed = child.oom_killed()
         returncode = child.finish()
         train_end = time.monotonic()
@@ -381,6 +383,7 @@ class _Run:
         return returncode
 
     def evaluate(self, watch: TrainingWatch) -> None:
+        entered = time.monotonic()
         cfg, h = self.config, self.harness
         if self.eval_child is None:
             self.start_eval_child()
@@ -390,7 +393,8 @@ class _Run:
         for name in ("train.py", "checkpoint.pt", "checkpoint.json"):
             _link_or_copy(train_workdir / name, workdir / name)
         inputs, targets, token_bytes = h.val_inputs(), h.val_targets(), h.token_bytes()
-        slot_mb = cfg.eval_slot_mb or (512 if self.cuda else 64)
+        # small CPU batches: the two integrity re-scorings (one batch each) stay cheap
+        slot_mb = cfg.eval_slot_mb or (512 if self.cuda else 16)
         rows = rows_per_batch(h.val_rows, h.seq_len, h.vocab_size, slot_mb)
         shared = SharedBuffers.create(workdir, rows, h.seq_len, h.vocab_size)
         atol = (
@@ -429,6 +433,7 @@ class _Run:
                 }
             )
             self.expect(channel, "loaded")
+            loaded = time.monotonic()
             outcome = evaluator.run(channel, shared, timeout=self.eval_timeout)
         except EvaluationFailed as failure:
             self.result.integrity = failure.evidence
@@ -441,6 +446,10 @@ class _Run:
             shared.close()
         self.result.val_bpb = outcome.val_bpb
         self.result.integrity = outcome.integrity | {"scored_tokens": outcome.scored_tokens}
+        self.result.eval_timing = {
+            "setup": self.eval_started - entered,
+            "load": loaded - self.eval_started,
+        } | outcome.timing
 
     def expect(self, channel: Channel, kind: str) -> dict[str, Any]:
         message = channel.recv(timeout=self.eval_timeout)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from trainer.runner.sandbox import probe_isolation
+from trainer.runner.sandbox import ALLOCATOR_ENV, probe_isolation
 
 
 def test_loop_ignoring_should_stop_times_out(run_source):
@@ -107,6 +107,7 @@ def train(ctx):
         "MKL_NUM_THREADS",
         "CUDA_VISIBLE_DEVICES",
         "LC_CTYPE",
+        *ALLOCATOR_ENV,  # malloc tuning, the same for every run
     }, env
     assert env["HOME"] == str(Path(result.log_path).parent / "train")
 
