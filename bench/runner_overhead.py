@@ -16,7 +16,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from trainer.baseline import baseline_source  # noqa: E402
-from trainer.runner import RunConfig, run  # noqa: E402
+from trainer.runner import RunConfig, prewarm, run  # noqa: E402
 
 
 def main() -> None:
@@ -24,6 +24,11 @@ def main() -> None:
     parser.add_argument("--budget", type=float, default=60.0)
     parser.add_argument("--harness", help="harness dir (default: build the demo harness)")
     parser.add_argument("--out", help="output dir (default: a temporary one)")
+    parser.add_argument(
+        "--prewarm",
+        action="store_true",
+        help="start the children before the run (as a worker does between runs)",
+    )
     args = parser.parse_args()
     out = Path(args.out or tempfile.mkdtemp(prefix="loopy-overhead-"))
     harness = args.harness
@@ -33,14 +38,17 @@ def main() -> None:
         harness = str(out / "demo-harness")
         if not (Path(harness) / "manifest.json").exists():
             build_demo_harness(harness)
-    result = run(
-        RunConfig(
-            harness_dir=harness,
-            train_source=baseline_source(),
-            budget_s=args.budget,
-            out_dir=str(out / "run"),
-        )
+    config = RunConfig(
+        harness_dir=harness,
+        train_source=baseline_source(),
+        budget_s=args.budget,
+        out_dir=str(out / "run"),
     )
+    warm = None
+    if args.prewarm:
+        warm = prewarm(config, out)
+        warm.wait_ready(60)
+    result = run(config, warm=warm)
     other = (
         result.total_seconds
         - result.startup_seconds

@@ -34,7 +34,7 @@ def embedded_broker_dir(data_dir: str | Path) -> Path:
 
 def broker_url_for(settings: Settings) -> str:
     """LOOPY_BROKER_URL, or the embedded broker under the data dir (no server)."""
-    return settings.broker_url or "filesystem://"
+    return settings.broker_url or "filesystem://localhost//"  # a host silences kombu's warning
 
 
 def is_embedded_broker(url: str) -> bool:

@@ -10,6 +10,7 @@ metric points and log text to the metadata store in small batches.
 
 from __future__ import annotations
 
+import atexit
 import shutil
 import threading
 import time
@@ -184,6 +185,12 @@ class RunExecutor:
         self.shutting_down = threading.Event()
         self._running: set[threading.Event] = set()  # cancel events of runs in progress
         self._running_lock = threading.Lock()
+        # The next run's sandboxed children, started ahead (the real runner only): each
+        # serves one run; started while a run evaluates, killed when the worker stops.
+        self._warm: Any = None
+        self._warm_lock = threading.Lock()
+        self._prewarm_enabled = runner is None
+        atexit.register(self.close_warm)
 
     # The trainer is imported once per worker process, not once per run.
     def runner(self) -> Callable[..., Any]:
@@ -199,6 +206,40 @@ class RunExecutor:
         with self._running_lock:
             for cancel in self._running:
                 cancel.set()
+        self.close_warm()
+
+    def close_warm(self) -> None:
+        """Kill the pre-warmed children that no run took (idempotent)."""
+        with self._warm_lock:
+            warm, self._warm = self._warm, None
+        if warm is not None:
+            warm.close()
+
+    def _prewarm(self, config: Any) -> None:
+        """Start the next run's children for this harness and device (if none are)."""
+        if self.shutting_down.is_set():
+            return
+        with self._warm_lock:
+            if self._warm is not None:
+                return
+        from trainer.runner import prewarm
+
+        try:
+            warm = prewarm(config, self.work_dir)
+        except Exception as exc:  # the next run simply starts cold
+            log.warning("run.prewarm_failed", error=str(exc))
+            return
+        with self._warm_lock:
+            kept = self._warm is None and not self.shutting_down.is_set()
+            if kept:
+                self._warm = warm
+        if not kept:
+            warm.close()
+
+    def _take_warm(self) -> Any:
+        with self._warm_lock:
+            warm, self._warm = self._warm, None
+        return warm
 
     def execute(self, run_id: str) -> str:
         """Run the run if this delivery wins the claim; returns what happened."""
@@ -325,8 +366,18 @@ class RunExecutor:
         )
         if self.shutting_down.is_set():
             cancel.set()
+        if not self._prewarm_enabled:
+            return self.runner()(
+                config, on_metrics=forwarder.on_metrics, on_log=forwarder.on_log, cancel=cancel
+            )
         return self.runner()(
-            config, on_metrics=forwarder.on_metrics, on_log=forwarder.on_log, cancel=cancel
+            config,
+            on_metrics=forwarder.on_metrics,
+            on_log=forwarder.on_log,
+            cancel=cancel,
+            warm=self._take_warm(),
+            # overlap the next run's start-up with this run's evaluation and upload
+            on_trained=lambda: self._prewarm(config),
         )
 
     def _upload(self, run_id: str, source: str, result: Any) -> dict[str, ArtifactRef]:

@@ -5,6 +5,6 @@ result = run(RunConfig(harness_dir=..., train_source=..., budget_s=60, out_dir=.
 """
 
 from trainer.runner.config import RunConfig, RunResult
-from trainer.runner.supervisor import run
+from trainer.runner.supervisor import WarmChildren, prewarm, run
 
-__all__ = ["RunConfig", "RunResult", "run"]
+__all__ = ["RunConfig", "RunResult", "WarmChildren", "prewarm", "run"]

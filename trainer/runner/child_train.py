@@ -1,19 +1,22 @@
 """The training child: `train(ctx)` of an untrusted train.py, inside the sandbox.
 
-argv: CHANNEL_FD SPEC_JSON. The spec (written by the supervisor) names the train file,
-the train-only data directory and the run settings; never the validation data.
+argv: CHANNEL_FD DEVICE (cpu or cuda). The child imports torch (and, on CUDA, opens the device), says
+"waiting", then blocks on the channel for the job: a spec that names the train file,
+the train-only data directory and the run settings; never the validation data. A
+pre-warmed child is started before its run is known and waits here, idle, until one
+is handed to it; every child serves exactly one job.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import resource
 import sys
+import tempfile
 import time
 from pathlib import Path
 
-from trainer.runner.channel import Channel
+from trainer.runner.channel import Channel, ChannelClosed
 from trainer.runner.child_common import classify, load_train_module, require
 from trainer.runner.config import CONTRACT
 from trainer.runner.ctx import TrainContext, peak_flops_for
@@ -21,19 +24,21 @@ from trainer.runner.ctx import TrainContext, peak_flops_for
 
 def main() -> None:
     channel = Channel.from_fd(int(sys.argv[1]))
-    spec = json.loads(Path(sys.argv[2]).read_text())
+    device_name = warm_up(sys.argv[2] == "cuda")
+    channel.send({"type": "waiting"})
+    try:
+        job = channel.recv()
+    except (ChannelClosed, OSError):  # never used: the supervisor let go of us
+        os._exit(0)
+    if job.get("type") != "job":
+        os._exit(2)
+    spec = job["spec"]
     workdir = Path(spec["workdir"])
+    enter_workdir(workdir)
     exit_code = 1
     ctx = None
     try:
         device = spec["device"]
-        if device == "cuda":
-            import torch
-
-            torch.cuda.set_device(0)
-            device_name = torch.cuda.get_device_name(0)
-        else:  # torch reads OMP_NUM_THREADS from the env; no need to import it before train.py
-            device_name = "cpu"
         channel.send({"type": "hello", "device_name": device_name})
         ctx = TrainContext(
             channel=channel,
@@ -89,6 +94,28 @@ def main() -> None:
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(exit_code)  # everything is saved and reported: skip torch's slow teardown
+
+
+def warm_up(cuda: bool) -> str:
+    """The slow, run-independent start: import torch, start its thread pools or the GPU."""
+    import numpy  # noqa: F401 - most train files use it; the import is the point
+    import torch
+
+    if cuda:
+        torch.cuda.set_device(0)
+        torch.ones(1, device="cuda")  # creates the CUDA context
+        return torch.cuda.get_device_name(0)
+    with torch.no_grad():
+        torch.ones(64, 64) @ torch.ones(64, 64)
+    return "cpu"
+
+
+def enter_workdir(workdir: Path) -> None:
+    """A pre-warmed child's work dir was moved into its run's folder: follow it."""
+    os.chdir(workdir)
+    os.environ["HOME"] = str(workdir)
+    os.environ["TMPDIR"] = str(workdir / "tmp")
+    tempfile.tempdir = None  # recomputed from TMPDIR on next use
 
 
 def peak_memory_mb(device: str) -> float:

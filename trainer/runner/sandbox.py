@@ -324,6 +324,12 @@ class Sandboxed:
             if self.log_dropped_bytes:
                 log.write(f"\n[loopy: {self.log_dropped_bytes} more bytes dropped]\n".encode())
 
+    def follow(self, log_path: Path, on_log: Callable[[str], None] | None) -> None:
+        """The log file was moved to `log_path` (its open handle keeps writing there);
+        from now on, forward the child's output to `on_log`."""
+        self.log_path = log_path
+        self._on_log = on_log
+
     @property
     def pid(self) -> int:
         return self.proc.pid

@@ -17,7 +17,9 @@ import shutil
 import signal
 import threading
 import time
+import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -71,6 +73,190 @@ def _link_or_copy(src: Path, dst: Path) -> None:
         os.link(src, dst)
     except OSError:
         shutil.copyfile(src, dst)
+
+
+@dataclass(frozen=True)
+class ChildSettings:
+    """Everything a child is started with before its run is known: a pre-warmed child
+    serves a run only when these are equal."""
+
+    device: str
+    threads: int
+    limits: Limits
+    network_isolation: bool
+    extra_env: tuple[tuple[str, str], ...]
+    harness_dir: str
+    prewarm_eval: bool
+
+    @classmethod
+    def of(cls, config: RunConfig) -> ChildSettings:
+        validate_device(config.device)
+        cuda = _is_cuda(config.device)
+        memory = config.memory_limit_mb or int(0.8 * _physical_memory_mb())
+        return cls(
+            device=config.device,
+            threads=config.threads or _default_threads(),
+            limits=Limits(
+                memory_mb=memory,
+                address_space=not cuda,  # CUDA reserves huge virtual ranges
+                max_processes=config.max_processes,
+                max_file_size_mb=config.max_file_size_mb,
+                max_open_files=config.max_open_files,
+                log_cap_bytes=config.log_cap_bytes,
+            ),
+            network_isolation=config.network_isolation,
+            extra_env=tuple(sorted(config.extra_env.items())),
+            harness_dir=str(Path(config.harness_dir).resolve()),
+            prewarm_eval=config.prewarm_eval,
+        )
+
+    @property
+    def cuda(self) -> bool:
+        return _is_cuda(self.device)
+
+
+def spawn_child(
+    settings: ChildSettings,
+    module: str,
+    args: list[str],
+    workdir: Path,
+    log_path: Path,
+    on_log: LogCallback | None,
+    name: str,
+) -> tuple[Sandboxed, Channel]:
+    """Start a sandboxed child of `module` in `workdir`; (child, our end of its channel)."""
+    channel, child_end = Channel.pair()
+    try:
+        child = Sandboxed(
+            ChildCommand(module, [str(child_end.fileno()), *args]).argv(),
+            workdir=workdir,
+            env=scrubbed_env(workdir, settings.device, settings.threads, dict(settings.extra_env)),
+            limits=settings.limits,
+            log_path=log_path,
+            pass_fds=(child_end.fileno(),),
+            network_isolation=settings.network_isolation,
+            on_log=on_log,
+            name=name,
+        )
+    except BaseException:
+        channel.close()
+        raise
+    finally:
+        child_end.close()
+    return child, channel
+
+
+def spawn_train_child(
+    settings: ChildSettings,
+    harness: Harness,
+    workdir: Path,
+    log_path: Path,
+    on_log: LogCallback | None,
+) -> tuple[Sandboxed, Channel]:
+    """A training child that imports torch, then waits for its job on the channel."""
+    shutil.rmtree(workdir, ignore_errors=True)
+    data_dir = workdir / "data"
+    data_dir.mkdir(parents=True)
+    # only the training files travel: the child's harness view has no validation data
+    for name in harness.train_files():
+        _link_or_copy(harness.path / name, data_dir / name)
+    device = "cuda" if settings.cuda else "cpu"
+    return spawn_child(
+        settings, "trainer.runner.child_train", [device], workdir, log_path, on_log, "loopy-train"
+    )
+
+
+def spawn_eval_child(
+    settings: ChildSettings, workdir: Path, log_path: Path, on_log: LogCallback | None
+) -> tuple[Sandboxed, Channel]:
+    shutil.rmtree(workdir, ignore_errors=True)
+    workdir.mkdir(parents=True)
+    return spawn_child(
+        settings, "trainer.runner.child_eval", [], workdir, log_path, on_log, "loopy-eval"
+    )
+
+
+class WarmChildren:
+    """A training child (and an evaluation child) started before their run is known.
+
+    Each serves exactly one run: `run(config, warm=...)` takes them over, or kills
+    them when they do not fit the config or died. No clock runs while they wait;
+    `close()` kills what was never used (the children also exit when our end of
+    their channel closes, so a dead supervisor leaves no idle child behind).
+    """
+
+    def __init__(self, config: RunConfig, work_root: str | Path) -> None:
+        self.settings = ChildSettings.of(config)
+        self.root = Path(work_root).resolve() / f"warm-{uuid.uuid4().hex[:12]}"
+        self.root.mkdir(parents=True)
+        self.train: Sandboxed | None = None
+        self.train_channel: Channel | None = None
+        self.eval: Sandboxed | None = None
+        self.eval_channel: Channel | None = None
+        self.lock = threading.Lock()
+        self.taken = False
+        try:
+            harness = Harness.load(self.settings.harness_dir)
+            self.train, self.train_channel = spawn_train_child(
+                self.settings, harness, self.train_dir, self.root / "train.log", None
+            )
+            if self.settings.prewarm_eval:
+                self.eval, self.eval_channel = spawn_eval_child(
+                    self.settings, self.eval_dir, self.root / "eval.log", None
+                )
+        except BaseException:
+            self.close()
+            raise
+
+    @property
+    def train_dir(self) -> Path:
+        return self.root / "train"
+
+    @property
+    def eval_dir(self) -> Path:
+        return self.root / "eval"
+
+    def wait_ready(self, timeout: float) -> bool:
+        """Block until the training child has imported torch and waits for its job."""
+        channel = self.train_channel
+        if channel is None:
+            return False
+        try:
+            return channel.recv(timeout=timeout).get("type") == "waiting"
+        except (ChannelClosed, ChannelError, OSError, TimeoutError):
+            return False
+
+    def alive(self) -> bool:
+        return all(c.poll() is None for c in (self.train, self.eval) if c is not None)
+
+    def take(self, settings: ChildSettings) -> bool:
+        """Claim the children for one run if they fit `settings` and live; else kill them."""
+        with self.lock:
+            fits = not self.taken and settings == self.settings and self.alive()
+            self.taken = True
+        if not fits:
+            self.close()
+        return fits
+
+    def close(self) -> None:
+        """Kill whatever is still running and remove the warm folder (idempotent)."""
+        with self.lock:
+            self.taken = True
+            children = [(self.train, self.train_channel), (self.eval, self.eval_channel)]
+            self.train = self.train_channel = self.eval = self.eval_channel = None
+        for child, channel in children:
+            if channel is not None:
+                channel.close()
+            if child is not None:
+                child.finish()
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+def prewarm(config: RunConfig, work_root: str | Path) -> WarmChildren:
+    """Start the next run's children now: only the config's device, harness and sandbox
+    settings matter (its train_source, budget, seed and out_dir are not looked at).
+    `work_root` must be on the file system of the runs' out_dir (the work dir is moved)."""
+    return WarmChildren(config, work_root)
 
 
 class TrainingWatch:
@@ -161,9 +347,16 @@ def run(
     on_metrics: MetricsCallback | None = None,
     on_log: LogCallback | None = None,
     cancel: threading.Event | None = None,
+    warm: WarmChildren | None = None,
+    on_trained: Callable[[], None] | None = None,
 ) -> RunResult:
-    """Train `config.train_source` on the harness, evaluate it, classify any failure."""
-    return _Run(config, on_metrics, on_log, cancel or threading.Event()).execute()
+    """Train `config.train_source` on the harness, evaluate it, classify any failure.
+
+    `warm`: children from `prewarm`, used for this run if they fit the config (else
+    killed); either way they are this run's to end. `on_trained` is called as soon as the
+    training child is gone (e.g. to pre-warm the next run while this one evaluates).
+    """
+    return _Run(config, on_metrics, on_log, cancel or threading.Event(), warm, on_trained).execute()
 
 
 class _Run:
@@ -173,10 +366,20 @@ class _Run:
         on_metrics: MetricsCallback | None,
         on_log: LogCallback | None,
         cancel: threading.Event,
+        warm: WarmChildren | None = None,
+        on_trained: Callable[[], None] | None = None,
     ) -> None:
-        validate_device(config.device)
-        if not config.budget_s > 0:
-            raise ValueError(f"budget_s must be positive, got {config.budget_s}")
+        try:
+            validate_device(config.device)
+            if not config.budget_s > 0:
+                raise ValueError(f"budget_s must be positive, got {config.budget_s}")
+            self.settings = ChildSettings.of(config)
+        except BaseException:
+            if warm is not None:
+                warm.close()
+            raise
+        self.warm = warm if warm is not None and warm.take(self.settings) else None
+        self.on_trained = on_trained
         self.config = config
         self.on_metrics = on_metrics
         self.on_log = on_log
@@ -189,18 +392,11 @@ class _Run:
         self.startup_allowance = config.startup_allowance_s or (180.0 if self.cuda else 30.0)
         self.grace = config.grace_s if config.grace_s is not None else 5.0 + 0.05 * config.budget_s
         self.eval_timeout = config.eval_timeout_s or (600.0 if self.cuda else 120.0)
-        memory = config.memory_limit_mb or int(0.8 * _physical_memory_mb())
-        self.limits = Limits(
-            memory_mb=memory,
-            address_space=not self.cuda,  # CUDA reserves huge virtual ranges
-            max_processes=config.max_processes,
-            max_file_size_mb=config.max_file_size_mb,
-            max_open_files=config.max_open_files,
-            log_cap_bytes=config.log_cap_bytes,
-        )
+        self.limits = self.settings.limits
         self.result = RunResult(state=R.FAILED)
         self.eval_child: Sandboxed | None = None
         self.eval_channel: Channel | None = None
+        self.eval_dir = self.out / "eval"
         self.eval_started = 0.0
 
     # --- the whole run ---
@@ -222,6 +418,8 @@ class _Run:
                 result.failure_reason = None
         finally:
             self.stop_eval_child()
+            if self.warm is not None:
+                self.warm.close()  # what is left of it: the eval work dir
         result.total_seconds = time.monotonic() - t0
         result.log_path = str(self.combine_logs())
         (self.out / "result.json").write_text(result.to_json() + "\n")
@@ -232,15 +430,13 @@ class _Run:
     def train(self) -> tuple[TrainingWatch, float]:
         cfg = self.config
         workdir = self.out / "train"
-        shutil.rmtree(workdir, ignore_errors=True)
+        spawn_time = time.monotonic()
+        child, channel = self.adopt_warm(workdir) or spawn_train_child(
+            self.settings, self.harness, workdir, self.out / "train.log", self.on_log
+        )
         data_dir = workdir / "data"
-        data_dir.mkdir(parents=True)
-        # only the training files travel: the child's harness view has no validation data
-        for name in self.harness.train_files():
-            _link_or_copy(self.harness.path / name, data_dir / name)
         train_file = workdir / "train.py"
         train_file.write_text(cfg.train_source)
-        spawn_time = time.monotonic()
         spec = {
             "workdir": str(workdir),
             "data_dir": str(data_dir),
@@ -255,29 +451,15 @@ class _Run:
             "options": cfg.options,
             "clock_deadline": spawn_time + self.startup_allowance,
         }
-        spec_path = workdir / "spec.json"
-        spec_path.write_text(json.dumps(spec))
-        channel, child_end = Channel.pair()
-        try:
-            child = Sandboxed(
-                ChildCommand(
-                    "trainer.runner.child_train", [str(child_end.fileno()), str(spec_path)]
-                ).argv(),
-                workdir=workdir,
-                env=scrubbed_env(workdir, cfg.device, self.threads, cfg.extra_env),
-                limits=self.limits,
-                log_path=self.out / "train.log",
-                pass_fds=(child_end.fileno(),),
-                network_isolation=cfg.network_isolation,
-                on_log=self.on_log,
-                name="loopy-train",
-            )
-        finally:
-            child_end.close()
+        with contextlib.suppress(OSError):  # a dead child shows below, as an exit
+            channel.send({"type": "job", "spec": spec})
         self.result.network_isolated = child.report.network_isolated
-        self.result.sandbox = child.report.as_dict()
+        self.result.sandbox = child.report.as_dict() | {
+            "prewarmed": self.warm is not None,
+            "train_pid": child.pid,
+        }
         watch = TrainingWatch(channel, self.out, self.on_metrics)
-        if cfg.prewarm_eval:
+        if cfg.prewarm_eval and self.eval_child is None:
             # import torch now, on the core the training child's single-threaded start-up
             # leaves idle, rather than when training starts and every core is busy
             self.start_eval_child()
@@ -301,6 +483,11 @@ class _Run:
         oom_killed = child.oom_killed()
         returncode = child.finish()
         train_end = time.monotonic()
+        if self.on_trained is not None:
+            try:
+                self.on_trained()
+            except Exception:  # the caller's business (e.g. a failed pre-warm): not the run's
+                pass
         watch.join()
         self.fill_training_stats(watch, spawn_time, train_end)
         if stop is None and watch.violation is not None:
@@ -348,26 +535,43 @@ class _Run:
 
     # --- evaluation ---
 
-    def start_eval_child(self) -> None:
-        workdir = self.out / "eval"
-        shutil.rmtree(workdir, ignore_errors=True)
-        workdir.mkdir(parents=True)
-        channel, child_end = Channel.pair()
+    def adopt_warm(self, workdir: Path) -> tuple[Sandboxed, Channel] | None:
+        """Move the warm children into this run; None (and they are killed) if that fails."""
+        warm = self.warm
+        if warm is None:
+            return None
+        child, channel = warm.train, warm.train_channel
+        assert child is not None and channel is not None
         try:
-            self.eval_child = Sandboxed(
-                ChildCommand("trainer.runner.child_eval", [str(child_end.fileno())]).argv(),
-                workdir=workdir,
-                env=scrubbed_env(workdir, self.config.device, self.threads, self.config.extra_env),
-                limits=self.limits,
-                log_path=self.out / "eval.log",
-                pass_fds=(child_end.fileno(),),
-                network_isolation=self.config.network_isolation,
-                on_log=self.on_log,
-                name="loopy-eval",
+            shutil.rmtree(workdir, ignore_errors=True)
+            os.rename(warm.train_dir, workdir)  # the child follows (chdir) when it gets the job
+            os.rename(warm.root / "train.log", self.out / "train.log")
+        except OSError:  # e.g. another file system: start cold
+            self.warm = None
+            warm.close()
+            return None
+        with warm.lock:
+            warm.train = warm.train_channel = None  # ours to end from here
+            eval_child, eval_channel = warm.eval, warm.eval_channel
+            warm.eval = warm.eval_channel = None
+        child.follow(self.out / "train.log", self.on_log)
+        if eval_child is not None and eval_channel is not None:
+            # the evaluation child stays in its warm folder (removed after the run)
+            with contextlib.suppress(OSError):
+                os.rename(warm.root / "eval.log", self.out / "eval.log")
+                eval_child.follow(self.out / "eval.log", self.on_log)
+            self.eval_child, self.eval_channel, self.eval_dir = (
+                eval_child,
+                eval_channel,
+                warm.eval_dir,
             )
-        finally:
-            child_end.close()
-        self.eval_channel = channel
+        return child, channel
+
+    def start_eval_child(self) -> None:
+        self.eval_dir = self.out / "eval"
+        self.eval_child, self.eval_channel = spawn_eval_child(
+            self.settings, self.eval_dir, self.out / "eval.log", self.on_log
+        )
 
     def stop_eval_child(self) -> int | None:
         if self.eval_child is None:
@@ -388,7 +592,7 @@ class _Run:
         if self.eval_child is None:
             self.start_eval_child()
         assert self.eval_child is not None and self.eval_channel is not None
-        workdir = self.out / "eval"
+        workdir = self.eval_dir
         train_workdir = self.out / "train"
         for name in ("train.py", "checkpoint.pt", "checkpoint.json"):
             _link_or_copy(train_workdir / name, workdir / name)
