@@ -176,6 +176,17 @@ def spawn_eval_child(
     )
 
 
+def set_group_priority(child: Sandboxed, niceness: int) -> None:
+    """Renice every thread of the child's process group (the supervisor is the only one
+    allowed to lower it again). Warm children import torch at the lowest priority so
+    they do not slow the evaluation of the run that is finishing on the same cores."""
+    with contextlib.suppress(OSError):  # already gone, or not permitted: only speed suffers
+        os.setpriority(os.PRIO_PGRP, child.pid, niceness)
+
+
+WARM_NICENESS = 19
+
+
 class WarmChildren:
     """A training child (and an evaluation child) started before their run is known.
 
@@ -200,10 +211,12 @@ class WarmChildren:
             self.train, self.train_channel = spawn_train_child(
                 self.settings, harness, self.train_dir, self.root / "train.log", None
             )
+            set_group_priority(self.train, WARM_NICENESS)
             if self.settings.prewarm_eval:
                 self.eval, self.eval_channel = spawn_eval_child(
                     self.settings, self.eval_dir, self.root / "eval.log", None
                 )
+                set_group_priority(self.eval, WARM_NICENESS)
         except BaseException:
             self.close()
             raise
@@ -555,7 +568,9 @@ class _Run:
             eval_child, eval_channel = warm.eval, warm.eval_channel
             warm.eval = warm.eval_channel = None
         child.follow(self.out / "train.log", self.on_log)
+        set_group_priority(child, 0)  # the run is on: back to normal priority
         if eval_child is not None and eval_channel is not None:
+            set_group_priority(eval_child, 0)
             # the evaluation child stays in its warm folder (removed after the run)
             with contextlib.suppress(OSError):
                 os.rename(warm.root / "eval.log", self.out / "eval.log")

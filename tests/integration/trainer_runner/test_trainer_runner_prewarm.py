@@ -108,3 +108,45 @@ def train(ctx):
     assert result.failure_reason == "TIMEOUT", result.failure_message
     assert elapsed < 1.0 + 3.0 + 1.0 + 3.0
     assert not _processes_under(tmp_path)
+
+
+def _niceness(pid: int) -> int:
+    with open(f"/proc/{pid}/stat") as f:
+        return int(f.read().rsplit(") ", 1)[1].split()[16])
+
+
+def _group_members(pgid: int) -> list[int]:
+    members = []
+    for pid in os.listdir("/proc"):
+        if pid.isdigit():
+            try:
+                with open(f"/proc/{pid}/stat") as f:
+                    fields = f.read().rsplit(") ", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[2]) == pgid:
+                members.append(int(pid))
+    return members
+
+
+def test_warm_children_wait_at_lowest_priority_and_train_at_normal_priority(
+    harness_dir, bigram, tmp_path
+):
+    # The train file reports its own niceness as a metric: a warm child imports torch
+    # niced (so it does not slow the evaluation finishing on the same cores), but the
+    # run itself must train at normal priority or its budget buys less compute.
+    source = bigram.replace(
+        "ctx.report(step, loss=loss.item())",
+        "ctx.report(step, loss=loss.item(), niceness=float(os.getpriority(os.PRIO_PROCESS, 0)))",
+    )
+    source = "import os\n" + source
+    config = _config(harness_dir, tmp_path / "out", source)
+    warm = prewarm(config, tmp_path)
+    assert warm.wait_ready(120)
+    members = _group_members(warm.train.pid) + _group_members(warm.eval.pid)
+    assert members and all(_niceness(pid) == 19 for pid in members)
+    points: list[dict] = []
+    result = run(config, warm=warm, on_metrics=points.extend)
+    assert result.state == "SUCCEEDED", result.failure_message
+    niceness = {p["value"] for p in points if p["name"] == "niceness"}
+    assert niceness == {0.0}
