@@ -1,9 +1,11 @@
 """The evaluation child: a fresh process that turns validation inputs into logits.
 
 It loads the checkpoint through the train file's `build_model`, then answers
-`score` requests: read int32 inputs [rows, T] from the shared input file, write
-float32 logits [rows, T, vocab] into the shared logits file. It never receives
-the targets and never computes a loss; the supervisor does both.
+`score` requests: read int32 inputs [rows, T] from its shared input memory, write
+float32 logits [rows, T, vocab] into its shared logits memory (both handed over the
+channel after the load request, see eval_protocol). It never receives the targets and
+never computes a loss; the supervisor does both. It does not know whether it is the
+primary or the auditor: both get the same requests, only different rows.
 
 argv: CHANNEL_FD.
 """
@@ -19,14 +21,31 @@ from pathlib import Path
 from trainer.runner.channel import Channel, ChannelClosed
 from trainer.runner.child_common import classify, load_train_module, require
 from trainer.runner.ctx import ContractError
+from trainer.runner.eval_protocol import receive_buffers
+
+
+def tight_numerics() -> None:
+    """Deterministic kernels where the device has them, no TF32: two honest scorings of
+    a row in batches of the same shape should agree bit for bit."""
+    import torch as t
+
+    t.backends.cudnn.benchmark = False
+    t.backends.cudnn.deterministic = True
+    t.backends.cuda.matmul.allow_tf32 = False
+    t.backends.cudnn.allow_tf32 = False
+    t.use_deterministic_algorithms(True, warn_only=True)
 
 
 def main() -> None:
     channel = Channel.from_fd(int(sys.argv[1]))
     exit_code = 1
+    # cuBLAS reads this when it first starts: deterministic reductions
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
     try:
         import numpy as np
         import torch
+
+        tight_numerics()
 
         # start the BLAS and thread pools now, while training still runs, not on the clock
         with torch.inference_mode():
@@ -38,18 +57,8 @@ def main() -> None:
         device = spec["device"]
         if device == "cpu":
             torch.set_num_threads(int(spec["threads"]))
-        T, V, rows_per_slot, slots = (
-            spec["seq_len"],
-            spec["vocab_size"],
-            spec["rows"],
-            spec["slots"],
-        )
-        inputs = np.memmap(
-            spec["inputs_path"], dtype=np.int32, mode="r", shape=(slots, rows_per_slot, T)
-        )
-        logits_out = np.memmap(
-            spec["logits_path"], dtype=np.float32, mode="r+", shape=(slots, rows_per_slot, T, V)
-        )
+        inputs, logits_out = receive_buffers(channel, spec)
+        slots, rows_per_slot, T, V = logits_out.shape
 
         module = load_train_module(Path(spec["train_file"]))
         build_model = require(module, "build_model")
@@ -78,6 +87,8 @@ def main() -> None:
                 exit_code = 0
                 break
             slot, rows = int(request["slot"]), int(request["rows"])
+            if not (0 <= slot < slots and 0 < rows <= rows_per_slot):
+                raise RuntimeError(f"bad score request {request}")
             t0 = time.perf_counter()
             idx = torch.from_numpy(np.array(inputs[slot, :rows], dtype=np.int64)).to(device)
             with torch.inference_mode(), autocast:
@@ -93,15 +104,13 @@ def main() -> None:
                 )
             if device == "cuda":
                 torch.cuda.synchronize()
-            t1 = time.perf_counter()
             torch.from_numpy(logits_out[slot, :rows]).copy_(logits.detach().float())
             t2 = time.perf_counter()
             channel.send(
                 {
                     "type": "scored",
                     "slot": slot,
-                    "forward_seconds": t1 - t0,
-                    "copy_seconds": t2 - t1,
+                    "forward_seconds": t2 - t0,
                 }
             )
     except BaseException as exc:

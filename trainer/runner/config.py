@@ -33,6 +33,8 @@ class RunConfig(msgspec.Struct, kw_only=True):
     # time limits: the training child is killed at startup + budget + grace
     startup_allowance_s: float | None = None  # default: 30 s on CPU, 180 s on CUDA
     grace_s: float | None = None  # default: 5 s + 5 % of the budget
+    # evaluation children importing torch (before any agent code runs there); loading and
+    # scoring have deadlines derived from the honest cost (trainer.runner.evaluation)
     eval_timeout_s: float | None = None  # default: 120 s on CPU, 600 s on CUDA
     # sandbox limits
     memory_limit_mb: int | None = None  # default: 80 % of physical memory
@@ -44,7 +46,12 @@ class RunConfig(msgspec.Struct, kw_only=True):
     network_isolation: bool = True  # use a new network namespace when the platform allows
     # evaluation
     eval_slot_mb: int | None = None  # logits per batch; default 16 MB on CPU, 512 MB on CUDA
-    integrity_atol: float | None = None  # default 1e-3 on CPU, 0.1 on CUDA (bf16 logits)
+    eval_batch_rows: int | None = None  # rows per evaluation batch (overrides eval_slot_mb)
+    # per-position cross-entropy disagreement allowed between primary and auditor;
+    # default: measured per device class (evaluation.TOLERANCES)
+    integrity_atol: float | None = None
+    audit_fraction: float = 0.1  # of the validation rows re-scored by the auditor, at least
+    audit_seed: int | None = None  # tests only: default a secret random draw per evaluation
     prewarm_eval: bool = True  # start the evaluation child (imports) with the training child
 
 

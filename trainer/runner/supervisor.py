@@ -19,7 +19,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,11 +27,19 @@ from trainer.data.harness import Harness
 from trainer.runner import config as R
 from trainer.runner.channel import Channel, ChannelClosed, ChannelError
 from trainer.runner.config import RunConfig, RunResult
+from trainer.runner.eval_protocol import Failed as EvalFailed
+from trainer.runner.eval_protocol import Loaded, Ready, SharedBuffers
+from trainer.runner.eval_protocol import ProtocolError as EvalProtocolError
+from trainer.runner.eval_protocol import decode as decode_eval_message
 from trainer.runner.evaluation import (
+    Allowance,
+    ChildLink,
+    Clock,
     EvaluationFailed,
     Evaluator,
-    SharedBuffers,
+    checkpoint_parameters,
     rows_per_batch,
+    tolerance_for,
 )
 from trainer.runner.sandbox import ChildCommand, Limits, Sandboxed, scrubbed_env
 
@@ -410,7 +418,9 @@ class _Run:
         self.eval_child: Sandboxed | None = None
         self.eval_channel: Channel | None = None
         self.eval_dir = self.out / "eval"
-        self.eval_started = 0.0
+        self.eval_child_b: Sandboxed | None = None  # the second evaluation child
+        self.eval_channel_b: Channel | None = None
+        self.eval_dir_b = self.out / "eval-2"
 
     # --- the whole run ---
 
@@ -472,7 +482,7 @@ class _Run:
             "train_pid": child.pid,
         }
         watch = TrainingWatch(channel, self.out, self.on_metrics)
-        if cfg.prewarm_eval and self.eval_child is None:
+        if cfg.prewarm_eval:
             # import torch now, on the core the training child's single-threaded start-up
             # leaves idle, rather than when training starts and every core is busy
             self.start_eval_child()
@@ -583,59 +593,146 @@ class _Run:
         return child, channel
 
     def start_eval_child(self) -> None:
-        self.eval_dir = self.out / "eval"
-        self.eval_child, self.eval_channel = spawn_eval_child(
-            self.settings, self.eval_dir, self.out / "eval.log", self.on_log
-        )
-
-    def stop_eval_child(self) -> int | None:
+        """Start whichever of the two evaluation children is missing (they import torch
+        and wait). The second one runs at the lowest priority until evaluation starts, so
+        that its imports do not slow the training that is under way."""
         if self.eval_child is None:
-            return None
-        if self.eval_channel is not None:
-            with contextlib.suppress(OSError):
-                self.eval_channel.send({"type": "exit"})
-        self.eval_child.wait(timeout=2)
-        returncode = self.eval_child.finish()
-        if self.eval_channel is not None:
-            self.eval_channel.close()
-        self.eval_child = self.eval_channel = None
-        return returncode
+            self.eval_dir = self.out / "eval"
+            self.eval_child, self.eval_channel = spawn_eval_child(
+                self.settings, self.eval_dir, self.out / "eval.log", self.on_log
+            )
+        if self.eval_child_b is None:
+            self.eval_child_b, self.eval_channel_b = spawn_eval_child(
+                self.settings, self.eval_dir_b, self.out / "eval-2.log", self.on_log
+            )
+            set_group_priority(self.eval_child_b, WARM_NICENESS)
 
-    def evaluate(self, watch: TrainingWatch) -> None:
+    def eval_pairs(self) -> list[tuple[Sandboxed, Channel, Path]]:
+        pairs = [
+            (self.eval_child, self.eval_channel, self.eval_dir),
+            (self.eval_child_b, self.eval_channel_b, self.eval_dir_b),
+        ]
+        return [(c, ch, d) for c, ch, d in pairs if c is not None and ch is not None]
+
+    def stop_eval_child(self) -> None:
+        """Ask both evaluation children to exit, then make sure they are gone."""
+        pairs = self.eval_pairs()
+        for _, channel, _ in pairs:
+            with contextlib.suppress(OSError):
+                channel.send({"type": "exit"})
+        for child, channel, _ in pairs:
+            child.wait(timeout=2)
+            child.finish()
+            channel.close()
+        self.eval_child = self.eval_channel = self.eval_child_b = self.eval_channel_b = None
+
+    def evaluate(self, watch: TrainingWatch | None = None, audit_seed: int | None = None) -> None:
+        """Score the checkpoint in out/train with two evaluation children (primary and
+        auditor, secretly assigned), under deadlines derived from the honest cost."""
         entered = time.monotonic()
         cfg, h = self.config, self.harness
-        if self.eval_child is None:
-            self.start_eval_child()
-        assert self.eval_child is not None and self.eval_channel is not None
-        workdir = self.eval_dir
-        train_workdir = self.out / "train"
-        for name in ("train.py", "checkpoint.pt", "checkpoint.json"):
-            _link_or_copy(train_workdir / name, workdir / name)
-        inputs, targets, token_bytes = h.val_inputs(), h.val_targets(), h.token_bytes()
-        # small CPU batches: the two integrity re-scorings (one batch each) stay cheap
-        slot_mb = cfg.eval_slot_mb or (512 if self.cuda else 16)
-        rows = rows_per_batch(h.val_rows, h.seq_len, h.vocab_size, slot_mb)
-        shared = SharedBuffers.create(workdir, rows, h.seq_len, h.vocab_size)
-        atol = (
-            cfg.integrity_atol if cfg.integrity_atol is not None else (0.1 if self.cuda else 1e-3)
+        self.start_eval_child()
+        for child, _, _ in self.eval_pairs():
+            set_group_priority(child, 0)
+        val_rows, token_bytes = h.val_rows_array(), h.token_bytes()
+        rows = cfg.eval_batch_rows or rows_per_batch(
+            h.val_rows, h.seq_len, h.vocab_size, cfg.eval_slot_mb or (512 if self.cuda else 16)
         )
-        evaluator = Evaluator(inputs, targets, token_bytes, h.vocab_size, rows, atol)
-        child, channel = self.eval_child, self.eval_channel
+        rows = max(1, min(rows, h.val_rows))
+        tolerance = tolerance_for(self.config.device)
+        atol = cfg.integrity_atol if cfg.integrity_atol is not None else tolerance.tolerance
+        seed = audit_seed if audit_seed is not None else cfg.audit_seed
+        evaluator = Evaluator(
+            val_rows,
+            token_bytes,
+            h.vocab_size,
+            h.bos_token_id,
+            rows,
+            atol,
+            cfg.audit_fraction,
+            seed,
+        )
+        checkpoint = self.out / "train" / "checkpoint.pt"
+        allowance = Allowance.derive(
+            self.config.device,
+            self.threads,
+            checkpoint_parameters(checkpoint),
+            checkpoint.stat().st_size if checkpoint.exists() else 0,
+            evaluator.forwarded_tokens,
+        )
+        basis = {"tolerance": atol, "measured": tolerance.as_dict()}
+        deadline = {"allowance": asdict(allowance)}
+        clock = Clock()
         stop = threading.Event()
-        self.eval_started = time.monotonic()
+        pairs = self.eval_pairs()
 
-        def guard() -> None:  # a cancel or a hung child must not hang the supervisor
-            deadline = self.eval_started + self.eval_timeout
+        def guard() -> None:  # a cancel or a child past its deadline: kill, do not wait
             while not stop.wait(0.05):
-                if self.cancel.is_set() or time.monotonic() > deadline:
-                    child.kill()
+                if self.cancel.is_set() or clock.remaining() < -1.0:
+                    for child, _, _ in pairs:
+                        child.kill()
                     return
 
         guard_thread = threading.Thread(target=guard, daemon=True)
         guard_thread.start()
+        links: list[ChildLink] = []
         try:
-            self.expect(channel, "ready")
-            channel.send(
+            links = self.load_eval_children(pairs, rows, clock, allowance)
+            clock.start("scoring", allowance.scoring_s)
+            outcome = evaluator.run(links[0], links[1], clock)
+            clock.stop()
+        except EvaluationFailed as failure:
+            self.result.integrity = failure.evidence | {"basis": basis}
+            if failure.reason == R.TIMEOUT:
+                self.result.integrity["deadline"] |= deadline
+            raise RunFailed(failure.reason, failure.message) from None
+        except (ChannelClosed, ChannelError, OSError, TimeoutError) as exc:
+            reason, message = self.eval_death(exc, clock)
+            if reason == R.TIMEOUT:
+                self.result.integrity = {"deadline": clock.timeout("").evidence["deadline"]}
+                self.result.integrity["deadline"] |= deadline
+            raise RunFailed(reason, message) from None
+        finally:
+            stop.set()
+            guard_thread.join()
+            for link in links:
+                link.buffers.close()
+        self.result.val_bpb = outcome.val_bpb
+        self.result.integrity = outcome.integrity | {
+            "basis": basis,
+            "deadline": deadline | {"spent": dict(clock.spent)},
+            "scored_tokens": outcome.scored_tokens,
+        }
+        # setup (plan, allowance), ready (imports), load, scoring: our clock; then how
+        # the scoring split between the children (our clock, and what they say)
+        self.result.eval_timing = {"setup": clock.created - entered} | clock.spent | outcome.timing
+
+    def load_eval_children(
+        self,
+        pairs: list[tuple[Sandboxed, Channel, Path]],
+        rows: int,
+        clock: Clock,
+        allowance: Allowance,
+    ) -> list[ChildLink]:
+        """Give each child its own copy of the train file and checkpoint and its own
+        shared memory; wait until both have imported, then loaded, within the deadlines."""
+        h = self.harness
+        train_workdir = self.out / "train"
+        for _, _, workdir in pairs:
+            workdir.mkdir(parents=True, exist_ok=True)
+            for name in ("train.py", "checkpoint.pt", "checkpoint.json"):
+                # a copy, not a link: what one child writes must not reach the other
+                shutil.copyfile(train_workdir / name, workdir / name)
+        clock.start("ready", self.eval_timeout)
+        for _, channel, _ in pairs:
+            self.expect(channel, Ready, clock)
+        clock.start("load", allowance.load_s)
+        links = []
+        for i, (_, channel, workdir) in enumerate(pairs):
+            buffers = SharedBuffers(rows, h.seq_len, h.vocab_size)
+            links.append(ChildLink(f"#{i + 1}", channel, buffers))
+            buffers.hand_over(
+                channel,
                 {
                     "type": "load",
                     "train_file": str(workdir / "train.py"),
@@ -643,54 +740,45 @@ class _Run:
                     "config_path": str(workdir / "checkpoint.json"),
                     "device": "cuda" if self.cuda else "cpu",
                     "threads": self.threads,
-                    "seq_len": h.seq_len,
-                    "vocab_size": h.vocab_size,
-                    "rows": rows,
-                    "slots": 2,
-                    "inputs_path": str(shared.inputs_path),
-                    "logits_path": str(shared.logits_path),
-                }
+                },
             )
-            self.expect(channel, "loaded")
-            loaded = time.monotonic()
-            outcome = evaluator.run(channel, shared, timeout=self.eval_timeout)
-        except EvaluationFailed as failure:
-            self.result.integrity = failure.evidence
-            raise RunFailed(failure.reason, failure.message) from None
-        except (ChannelClosed, ChannelError, OSError, TimeoutError) as exc:
-            raise RunFailed(*self.eval_death(exc)) from None
-        finally:
-            stop.set()
-            guard_thread.join()
-            shared.close()
-        self.result.val_bpb = outcome.val_bpb
-        self.result.integrity = outcome.integrity | {"scored_tokens": outcome.scored_tokens}
-        self.result.eval_timing = {
-            "setup": self.eval_started - entered,
-            "load": loaded - self.eval_started,
-        } | outcome.timing
+        for _, channel, _ in pairs:
+            self.expect(channel, Loaded, clock)
+        return links
 
-    def expect(self, channel: Channel, kind: str) -> dict[str, Any]:
-        message = channel.recv(timeout=self.eval_timeout)
-        if message.get("type") == "failed":
-            raise EvaluationFailed(str(message.get("reason", R.CRASH)), str(message.get("message")))
-        if message.get("type") != kind:
+    def expect(self, channel: Channel, kind: type, clock: Clock) -> None:
+        remaining = clock.remaining()
+        try:
+            if remaining <= 0:
+                raise TimeoutError
+            message = decode_eval_message(channel.recv(timeout=remaining))
+        except TimeoutError:
+            raise clock.timeout(f"waiting for {kind.__name__.lower()}") from None
+        except EvalProtocolError as exc:
+            raise EvaluationFailed(R.CONTRACT, str(exc)) from None
+        if isinstance(message, EvalFailed):
+            raise EvaluationFailed(message.reason, message.message)
+        if not isinstance(message, kind):
             raise EvaluationFailed(
-                R.CONTRACT, f"evaluation child said {message.get('type')!r}, expected {kind!r}"
+                R.CONTRACT, f"evaluation child said {message!r}, expected {kind.__name__}"
             )
-        return message
 
-    def eval_death(self, exc: BaseException) -> tuple[str, str]:
-        assert self.eval_child is not None
+    def eval_death(self, exc: BaseException, clock: Clock) -> tuple[str, str]:
         if self.cancel.is_set():
             return R.CANCELLED, "cancelled during evaluation"
-        child = self.eval_child
-        timed_out = time.monotonic() - self.eval_started >= self.eval_timeout
+        pairs = self.eval_pairs()
+        if clock.expired() or isinstance(exc, TimeoutError):
+            return R.TIMEOUT, clock.timeout("the child was killed at its deadline").message
+        for child, _, _ in pairs:
+            child.wait(timeout=1)
+        dead = [child for child, _, _ in pairs if child.poll() is not None] or [
+            child for child, _, _ in pairs
+        ]
+        child = dead[0]
         oom = child.oom_killed()
-        child.kill()  # the guard thread kills on timeout; make sure in every other case too
+        for other, _, _ in pairs:
+            other.kill()  # the guard kills on timeout; make sure in every other case too
         returncode = child.wait(timeout=5)
-        if isinstance(exc, TimeoutError) or timed_out:
-            return R.TIMEOUT, f"evaluation took longer than {self.eval_timeout:g} s"
         return self.classify_exit(
             child, returncode if returncode is not None else -9, oom, "evaluation"
         )
@@ -700,7 +788,11 @@ class _Run:
     def combine_logs(self) -> Path:
         combined = self.out / "run.log"
         with open(combined, "wb") as out:
-            for name, title in (("train.log", "training"), ("eval.log", "evaluation")):
+            for name, title in (
+                ("train.log", "training"),
+                ("eval.log", "evaluation"),
+                ("eval-2.log", "evaluation (second child)"),
+            ):
                 path = self.out / name
                 if path.exists():
                     out.write(f"--- {title} ---\n".encode())

@@ -40,7 +40,10 @@ def test_baseline_learns_and_val_bpb_matches_a_direct_computation(run_source, ha
     torch.set_num_threads(1)
     result = run_source(baseline_source(), budget_s=4.0, options=TINY_BASELINE)
     assert result.state == "SUCCEEDED", result.failure_message
-    assert result.integrity["causality"]["checked"] and result.integrity["statelessness"]["checked"]
+    audit = result.integrity["audit"]
+    assert audit["audited_rows"] >= 2 and audit["spliced_rows"] >= 1
+    assert audit["worst"]["abs_diff"] <= audit["tolerance"]
+    assert result.eval_timing["auditor_tokens"] > 0  # the evaluation children's work, reported
 
     out = Path(result.log_path).parent
     losses = [

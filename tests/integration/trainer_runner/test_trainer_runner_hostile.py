@@ -169,21 +169,22 @@ def test_model_peeking_at_future_tokens_fails_integrity(run_source, bigram):
         "        nxt = torch.roll(idx, -1, dims=1)  # the answer\n"
         "        return self.table(idx) + 20 * F.one_hot(nxt, self.table.num_embeddings)",
     )
-    result = run_source(source)
+    result = run_source(source, audit_seed=0)
     assert result.failure_reason == "INTEGRITY", result.failure_message
-    assert "causality" in result.failure_message
-    assert result.integrity["causality"]["max_abs_diff"] > 1
+    assert "later tokens" in result.failure_message
+    assert result.integrity["audit"]["worst"]["abs_diff"] > 1
 
 
 def test_model_whose_output_changes_between_calls_fails_integrity(run_source, bigram):
     source = bigram.replace(
         "        return self.table(idx)",
         "        self.calls = getattr(self, 'calls', 0) + 1\n"
-        "        return self.table(idx) - 0.01 * self.calls",
+        "        return self.table(idx) * (1 + 0.01 * self.calls)",
     )
-    result = run_source(source)
+    # several batches, so that the primary's calls outnumber the auditor's
+    result = run_source(source, eval_batch_rows=4, audit_seed=0)
     assert result.failure_reason == "INTEGRITY", result.failure_message
-    assert result.integrity["statelessness"]["max_abs_diff"] > 1e-3
+    assert result.integrity["audit"]["worst"]["abs_diff"] > 1e-3
 
 
 def test_patching_cross_entropy_has_no_effect(run_source, bigram, tmp_path):
