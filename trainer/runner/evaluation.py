@@ -45,7 +45,6 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
-from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -143,9 +142,10 @@ COST_MARGIN = 10.0  # honest forward efficiency may be as low as a tenth of matm
 CUDA_NOMINAL_FLOPS = 20e12  # a deliberately low rate for any data-centre GPU (fp32-ish)
 
 
-@cache
 def cpu_matmul_flops(threads: int) -> float:
-    """Float32 matmul rate of this machine with `threads` threads (best of a few)."""
+    """Float32 matmul rate of this machine with `threads` threads, now (best of a few, a
+    few milliseconds): measured at every evaluation, so that a machine that is busier
+    than usual gets a proportionally longer deadline."""
     n = 384
     a, b = torch.randn(n, n), torch.randn(n, n)
     out = torch.empty(n, n)

@@ -632,8 +632,6 @@ class _Run:
         entered = time.monotonic()
         cfg, h = self.config, self.harness
         self.start_eval_child()
-        for child, _, _ in self.eval_pairs():
-            set_group_priority(child, 0)
         val_rows, token_bytes = h.val_rows_array(), h.token_bytes()
         rows = cfg.eval_batch_rows or rows_per_batch(
             h.val_rows, h.seq_len, h.vocab_size, cfg.eval_slot_mb or (512 if self.cuda else 16)
@@ -718,6 +716,8 @@ class _Run:
         shared memory; wait until both have imported, then loaded, within the deadlines."""
         h = self.harness
         train_workdir = self.out / "train"
+        for child, _, _ in pairs:
+            set_group_priority(child, 0)  # evaluation is on: normal priority
         for _, _, workdir in pairs:
             workdir.mkdir(parents=True, exist_ok=True)
             for name in ("train.py", "checkpoint.pt", "checkpoint.json"):
