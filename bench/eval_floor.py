@@ -83,7 +83,7 @@ def main() -> None:
     runner = _Run(config, None, None, threading.Event())
     runner.start_eval_child()
     clock = Clock()
-    generous = Allowance.derive(args.device, runner.threads, 10**9, 0, 10**9)
+    generous = Allowance.derive(args.device, runner.threads, 10**9, 0, 10**9, 3600.0)
     links = runner.load_eval_children(runner.eval_pairs(), rows, clock, generous)
     floor, sigma_sq, values, seconds = 0.0, 0.0, [], []
     try:

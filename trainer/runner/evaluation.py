@@ -139,6 +139,9 @@ LOAD_FIXED_S = {"cpu": 10.0, "cuda": 120.0}
 FIRST_CALL_S = {"cpu": 5.0, "cuda": 120.0}
 CHECKPOINT_BYTES_PER_S = 100e6  # reading and copying the weights, slow disk
 COST_MARGIN = 10.0  # honest forward efficiency may be as low as a tenth of matmul speed
+# the estimate trusts the checkpoint's size: a checkpoint padded with useless tensors
+# cannot buy more than the training budget (or a minute) of extra evaluation time
+MIN_SCORING_CAP_S = 60.0
 CUDA_NOMINAL_FLOPS = 20e12  # a deliberately low rate for any data-centre GPU (fp32-ish)
 
 
@@ -166,22 +169,31 @@ class Allowance:
     load_s: float
     scoring_s: float
     honest_scoring_s: float  # estimated: 2 * parameters * tokens at the device's rate
+    cap_s: float  # the most the estimate may add: max(training budget, a minute)
     parameters: int
     tokens: int
     device_flops: float
 
     @classmethod
     def derive(
-        cls, device: str, threads: int, parameters: int, checkpoint_bytes: int, tokens: int
+        cls,
+        device: str,
+        threads: int,
+        parameters: int,
+        checkpoint_bytes: int,
+        tokens: int,
+        budget_s: float,
     ) -> Allowance:
         kind = "cuda" if device.startswith("cuda") else "cpu"
         rate = CUDA_NOMINAL_FLOPS if kind == "cuda" else cpu_matmul_flops(threads)
         honest = 2.0 * parameters * tokens / rate
         copy_s = checkpoint_bytes / CHECKPOINT_BYTES_PER_S
+        cap = max(budget_s, MIN_SCORING_CAP_S)
         return cls(
-            load_s=LOAD_FIXED_S[kind] + copy_s,
-            scoring_s=FIRST_CALL_S[kind] + COST_MARGIN * honest,
+            load_s=LOAD_FIXED_S[kind] + min(copy_s, cap),
+            scoring_s=FIRST_CALL_S[kind] + min(COST_MARGIN * honest, cap),
             honest_scoring_s=honest,
+            cap_s=cap,
             parameters=parameters,
             tokens=tokens,
             device_flops=rate,

@@ -657,6 +657,7 @@ class _Run:
             checkpoint_parameters(checkpoint),
             checkpoint.stat().st_size if checkpoint.exists() else 0,
             evaluator.forwarded_tokens,
+            cfg.budget_s,
         )
         basis = {"tolerance": atol, "measured": tolerance.as_dict()}
         deadline = {"allowance": asdict(allowance)}

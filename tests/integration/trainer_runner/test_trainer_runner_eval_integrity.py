@@ -209,7 +209,7 @@ def test_honest_baseline_passes_twenty_audit_draws(harness_dir, tmp_path):
     values, cuts = [], 0
     run.start_eval_child()
     clock = Clock()
-    generous = Allowance.derive("cpu", 1, 10**6, 0, 10**6)
+    generous = Allowance.derive("cpu", 1, 10**6, 0, 10**6, 60.0)
     links = run.load_eval_children(run.eval_pairs(), 4, clock, generous)
     try:
         for seed in range(20):
