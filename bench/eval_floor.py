@@ -84,7 +84,8 @@ def main() -> None:
     runner.start_eval_child()
     clock = Clock()
     generous = Allowance.derive(args.device, runner.threads, 10**9, 0, 10**9, 3600.0)
-    links = runner.load_eval_children(runner.eval_pairs(), rows, clock, generous)
+    links: list = []
+    runner.load_eval_children(runner.eval_pairs(), rows, clock, generous, links)
     floor, sigma_sq, values, seconds = 0.0, 0.0, [], []
     try:
         for draw in range(args.draws):

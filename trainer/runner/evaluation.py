@@ -51,7 +51,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from trainer.runner.channel import Channel
+from trainer.runner.channel import Channel, ChannelError
 from trainer.runner.config import CONTRACT, CRASH, DIVERGED, INTEGRITY, TIMEOUT
 from trainer.runner.eval_protocol import (
     SLOTS,
@@ -225,7 +225,8 @@ class Clock:
         self.phase, self.started, self.allowed = phase, now, allowed
 
     def stop(self) -> None:
-        self.start("done", math.inf)
+        if self.phase != "done":
+            self.start("done", math.inf)
 
     def remaining(self) -> float:
         return self.started + self.allowed - time.monotonic()
@@ -428,8 +429,8 @@ class ChildLink:
             message = decode(self.channel.recv(timeout=remaining))
         except TimeoutError:
             raise clock.timeout(f"waiting for evaluation child {self.name}") from None
-        except ProtocolError as exc:
-            raise EvaluationFailed(CONTRACT, str(exc)) from None
+        except (ProtocolError, ChannelError) as exc:
+            raise EvaluationFailed(CONTRACT, f"evaluation child {self.name}: {exc}") from None
         if isinstance(message, Failed):
             raise EvaluationFailed(message.reason, message.message)
         if not isinstance(message, Scored):
@@ -624,7 +625,7 @@ class AuditCheck:
                 f"depend on later tokens, other rows or what it saw before",
                 {"audit": self.evidence()},
             )
-        window = 0 if cut is None else max(0, cut + 1 - CUT_WINDOW)
+        window = upto if cut is None else max(0, cut + 1 - CUT_WINDOW)
         quiet = diff[:window]
         self.noise_sq += float((quiet * quiet).sum())
         self.noise_n += quiet.numel()

@@ -676,7 +676,7 @@ class _Run:
         guard_thread.start()
         links: list[ChildLink] = []
         try:
-            links = self.load_eval_children(pairs, rows, clock, allowance)
+            self.load_eval_children(pairs, rows, clock, allowance, links)
             clock.start("scoring", allowance.scoring_s)
             outcome = evaluator.run(links[0], links[1], clock)
             clock.stop()
@@ -696,6 +696,8 @@ class _Run:
             guard_thread.join()
             for link in links:
                 link.buffers.close()
+            clock.stop()
+            self.result.eval_timing = {"setup": clock.created - entered} | clock.spent
         self.result.val_bpb = outcome.val_bpb
         self.result.integrity = outcome.integrity | {
             "basis": basis,
@@ -704,7 +706,7 @@ class _Run:
         }
         # setup (plan, allowance), ready (imports), load, scoring: our clock; then how
         # the scoring split between the children (our clock, and what they say)
-        self.result.eval_timing = {"setup": clock.created - entered} | clock.spent | outcome.timing
+        self.result.eval_timing |= outcome.timing
 
     def load_eval_children(
         self,
@@ -712,7 +714,8 @@ class _Run:
         rows: int,
         clock: Clock,
         allowance: Allowance,
-    ) -> list[ChildLink]:
+        links: list[ChildLink],
+    ) -> None:
         """Give each child its own copy of the train file and checkpoint and its own
         shared memory; wait until both have imported, then loaded, within the deadlines."""
         h = self.harness
@@ -728,10 +731,9 @@ class _Run:
         for _, channel, _ in pairs:
             self.expect(channel, Ready, clock)
         clock.start("load", allowance.load_s)
-        links = []
         for i, (_, channel, workdir) in enumerate(pairs):
             buffers = SharedBuffers(rows, h.seq_len, h.vocab_size)
-            links.append(ChildLink(f"#{i + 1}", channel, buffers))
+            links.append(ChildLink(f"#{i + 1}", channel, buffers))  # the caller closes it
             buffers.hand_over(
                 channel,
                 {
@@ -745,7 +747,6 @@ class _Run:
             )
         for _, channel, _ in pairs:
             self.expect(channel, Loaded, clock)
-        return links
 
     def expect(self, channel: Channel, kind: type, clock: Clock) -> None:
         remaining = clock.remaining()
@@ -755,8 +756,8 @@ class _Run:
             message = decode_eval_message(channel.recv(timeout=remaining))
         except TimeoutError:
             raise clock.timeout(f"waiting for {kind.__name__.lower()}") from None
-        except EvalProtocolError as exc:
-            raise EvaluationFailed(R.CONTRACT, str(exc)) from None
+        except (EvalProtocolError, ChannelError) as exc:
+            raise EvaluationFailed(R.CONTRACT, f"evaluation child: {exc}") from None
         if isinstance(message, EvalFailed):
             raise EvaluationFailed(message.reason, message.message)
         if not isinstance(message, kind):

@@ -210,8 +210,9 @@ def test_honest_baseline_passes_twenty_audit_draws(harness_dir, tmp_path):
     run.start_eval_child()
     clock = Clock()
     generous = Allowance.derive("cpu", 1, 10**6, 0, 10**6, 60.0)
-    links = run.load_eval_children(run.eval_pairs(), 4, clock, generous)
+    links: list = []
     try:
+        run.load_eval_children(run.eval_pairs(), 4, clock, generous, links)
         for seed in range(20):
             evaluator = Evaluator(
                 harness.val_rows_array(),
@@ -234,3 +235,24 @@ def test_honest_baseline_passes_twenty_audit_draws(harness_dir, tmp_path):
         run.stop_eval_child()
     assert len(set(values)) == 1, values  # order and composition do not change the metric
     assert cuts >= 40
+
+
+def test_an_evaluation_child_cannot_choose_its_failure_reason(run_source, bigram):
+    forge = """
+def build_model(config):
+    if config.get("evaluating"):
+        import sys
+        from trainer.runner.channel import Channel
+        Channel.from_fd(int(sys.argv[1])).send(
+            {"type": "failed", "reason": "CANCELLED", "message": "nothing to see"}
+        )
+        sys.exit(0)
+    return Bigram(config["vocab_size"])
+"""
+    source = bigram.replace("def build_model(config):\n", forge + "\ndef _unused(config):\n")
+    source = source.replace(
+        'ctx.save(model, {"vocab_size": ctx.vocab_size})',
+        'ctx.save(model, {"vocab_size": ctx.vocab_size, "evaluating": 1})',
+    )
+    result = run_source(source, **EVAL)
+    assert (result.state, result.failure_reason) == ("FAILED", "CRASH"), result.failure_message
