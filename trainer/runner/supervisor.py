@@ -719,34 +719,36 @@ class _Run:
         """Give each child its own copy of the train file and checkpoint and its own
         shared memory; wait until both have imported, then loaded, within the deadlines."""
         h = self.harness
-        train_workdir = self.out / "train"
-        for child, _, _ in pairs:
+        jobs = []
+        for child, _, workdir in pairs:
             set_group_priority(child, 0)  # evaluation is on: normal priority
-        for _, _, workdir in pairs:
-            workdir.mkdir(parents=True, exist_ok=True)
-            for name in ("train.py", "checkpoint.pt", "checkpoint.json"):
-                # a copy, not a link: what one child writes must not reach the other
-                shutil.copyfile(train_workdir / name, workdir / name)
+            jobs.append(self.place_eval_job(child, workdir))
         clock.start("ready", self.eval_timeout)
         for _, channel, _ in pairs:
             self.expect(channel, Ready, clock)
         clock.start("load", allowance.load_s)
-        for i, (_, channel, workdir) in enumerate(pairs):
+        for i, ((_, channel, _), job) in enumerate(zip(pairs, jobs, strict=True)):
             buffers = SharedBuffers(rows, h.seq_len, h.vocab_size)
             links.append(ChildLink(f"#{i + 1}", channel, buffers))  # the caller closes it
-            buffers.hand_over(
-                channel,
-                {
-                    "type": "load",
-                    "train_file": str(workdir / "train.py"),
-                    "checkpoint_path": str(workdir / "checkpoint.pt"),
-                    "config_path": str(workdir / "checkpoint.json"),
-                    "device": "cuda" if self.cuda else "cpu",
-                    "threads": self.threads,
-                },
-            )
+            device = "cuda" if self.cuda else "cpu"
+            load = {"type": "load", "device": device, "threads": self.threads}
+            buffers.hand_over(channel, load | job)
         for _, channel, _ in pairs:
             self.expect(channel, Loaded, clock)
+
+    def place_eval_job(self, child: Sandboxed, workdir: Path) -> dict[str, str]:
+        """Give one evaluation child its own copy of the train file and the checkpoint
+        (a copy, not a link: what one child writes must not reach the other); the paths
+        as the child sees them."""
+        workdir.mkdir(parents=True, exist_ok=True)
+        train_workdir = self.out / "train"
+        for name in ("train.py", "checkpoint.pt", "checkpoint.json"):
+            shutil.copyfile(train_workdir / name, workdir / name)
+        return {
+            "train_file": str(workdir / "train.py"),
+            "checkpoint_path": str(workdir / "checkpoint.pt"),
+            "config_path": str(workdir / "checkpoint.json"),
+        }
 
     def expect(self, channel: Channel, kind: type, clock: Clock) -> None:
         remaining = clock.remaining()
