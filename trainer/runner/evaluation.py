@@ -40,7 +40,9 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
 import secrets
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -143,6 +145,9 @@ COST_MARGIN = 10.0  # honest forward efficiency may be as low as a tenth of matm
 # cannot buy more than the training budget (or a minute) of extra evaluation time
 MIN_SCORING_CAP_S = 60.0
 CUDA_NOMINAL_FLOPS = 20e12  # a deliberately low rate for any data-centre GPU (fp32-ish)
+# on CPU the bound is the children's CPU time; the wall clock only stops a child that
+# neither works nor answers, generously, since other load on the machine slows it
+CPU_WALL_SLACK = 10.0
 
 
 def cpu_matmul_flops(threads: int) -> float:
@@ -173,6 +178,15 @@ class Allowance:
     parameters: int
     tokens: int
     device_flops: float
+    threads: int
+    cpu_bound: bool  # CPU: the bound is CPU seconds (allowance x threads); wall x slack
+
+    def limits(self, phase: str) -> tuple[float, float]:
+        """(wall seconds, CPU seconds) for "load" or "scoring"."""
+        allowed = self.load_s if phase == "load" else self.scoring_s
+        if not self.cpu_bound:
+            return allowed, math.inf
+        return allowed * CPU_WALL_SLACK, allowed * self.threads
 
     @classmethod
     def derive(
@@ -197,6 +211,8 @@ class Allowance:
             parameters=parameters,
             tokens=tokens,
             device_flops=rate,
+            threads=threads,
+            cpu_bound=kind == "cpu",
         )
 
 
@@ -210,29 +226,86 @@ def checkpoint_parameters(path: Path) -> int:
         return path.stat().st_size // 2 if path.exists() else 0
 
 
-class Clock:
-    """The evaluation's current deadline on the supervisor's clock, one phase at a time."""
+def tree_cpu_seconds(roots: list[int]) -> float:
+    """CPU seconds (user + system, every thread) used so far by the processes under
+    `roots`; reaped descendants count through their parents' cutime/cstime."""
+    children: dict[int, list[int]] = {}
+    ticks: dict[int, int] = {}
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat", "rb") as f:
+                data = f.read()
+        except OSError:  # gone meanwhile
+            continue
+        fields = data[data.rfind(b")") + 2 :].split()  # the name may hold spaces
+        pid = int(name)
+        children.setdefault(int(fields[1]), []).append(pid)
+        ticks[pid] = sum(int(x) for x in fields[11:15])  # utime stime cutime cstime
+    total, stack, seen = 0, list(roots), set()
+    while stack:
+        pid = stack.pop()
+        if pid not in seen:
+            seen.add(pid)
+            total += ticks.get(pid, 0)
+            stack.extend(children.get(pid, ()))
+    return total / os.sysconf("SC_CLK_TCK")
 
-    def __init__(self) -> None:
+
+class Clock:
+    """The evaluation's current deadline, one phase at a time: wall time on the
+    supervisor's clock, and on CPU also the children's CPU time (`cpu_meter`), which a
+    busy machine does not inflate: extra work is extra CPU seconds however slow the
+    wall clock runs. `poll()` (from a guard thread) measures; `expired()` tells."""
+
+    CPU_POLL_S = 0.5  # reading /proc for the children's CPU time costs a few ms
+
+    def __init__(self, cpu_meter: Callable[[], float] | None = None) -> None:
         self.phase = "setup"
         self.created = self.started = time.monotonic()
         self.allowed = math.inf
         self.spent: dict[str, float] = {}
+        self.cpu_meter = cpu_meter
+        self.cpu_allowed = math.inf
+        self.cpu_start = self.cpu_used = 0.0
+        self.over_cpu = False
+        self.last_poll = 0.0
+        self.lock = threading.Lock()
 
-    def start(self, phase: str, allowed: float) -> None:
-        now = time.monotonic()
-        self.spent[self.phase] = now - self.started
-        self.phase, self.started, self.allowed = phase, now, allowed
+    def start(self, phase: str, allowed: float, cpu_allowed: float = math.inf) -> None:
+        cpu_now = self.cpu_meter() if self.cpu_meter and math.isfinite(cpu_allowed) else 0.0
+        with self.lock:
+            now = time.monotonic()
+            self.spent[self.phase] = now - self.started
+            self.phase, self.started, self.allowed = phase, now, allowed
+            self.cpu_allowed = cpu_allowed if self.cpu_meter else math.inf
+            self.cpu_start, self.cpu_used, self.over_cpu = cpu_now, 0.0, False
 
     def stop(self) -> None:
         if self.phase != "done":
             self.start("done", math.inf)
 
+    def poll(self) -> bool:
+        """Measure the children's CPU time (every CPU_POLL_S at most); expired()."""
+        now = time.monotonic()
+        if self.cpu_meter is not None and now - self.last_poll >= self.CPU_POLL_S:
+            self.last_poll = now
+            with self.lock:
+                phase, cpu_start, cpu_allowed = self.phase, self.cpu_start, self.cpu_allowed
+            if math.isfinite(cpu_allowed):
+                used = self.cpu_meter() - cpu_start
+                with self.lock:
+                    if self.phase == phase:  # not a new phase meanwhile
+                        self.cpu_used = used
+                        self.over_cpu = self.over_cpu or used > cpu_allowed
+        return self.expired()
+
     def remaining(self) -> float:
         return self.started + self.allowed - time.monotonic()
 
     def expired(self) -> bool:
-        return self.remaining() <= 0
+        return self.over_cpu or self.remaining() <= 0
 
     def timeout(self, what: str) -> EvaluationFailed:
         elapsed = time.monotonic() - self.started
@@ -240,12 +313,18 @@ class Clock:
             "phase": self.phase,
             "elapsed_seconds": elapsed,
             "allowed_seconds": self.allowed,
+            "cpu_seconds": self.cpu_used,
+            "allowed_cpu_seconds": self.cpu_allowed,
         }
+        if self.over_cpu:
+            spent = f"used {self.cpu_used:.1f} CPU seconds, more than its allowance of "
+            spent += f"{self.cpu_allowed:.1f}"
+        else:
+            spent = f"took longer than its allowance of {self.allowed:.1f} s"
         return EvaluationFailed(
             TIMEOUT,
-            f"evaluation {self.phase} took longer than its allowance of {self.allowed:.1f} s "
-            f"({what}): the honest cost of this phase is far less; extra work in build_model "
-            f"or in the forward pass is not allowed",
+            f"evaluation {self.phase} {spent} ({what}): the honest cost of this phase is far "
+            f"less; extra work in build_model or in the forward pass is not allowed",
             {"deadline": evidence},
         )
 

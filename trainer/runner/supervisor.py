@@ -40,6 +40,7 @@ from trainer.runner.evaluation import (
     checkpoint_parameters,
     rows_per_batch,
     tolerance_for,
+    tree_cpu_seconds,
 )
 from trainer.runner.sandbox import ChildCommand, Limits, Sandboxed, scrubbed_env
 
@@ -661,13 +662,19 @@ class _Run:
         )
         basis = {"tolerance": atol, "measured": tolerance.as_dict()}
         deadline = {"allowance": asdict(allowance)}
-        clock = Clock()
-        stop = threading.Event()
         pairs = self.eval_pairs()
+        roots = [child.pid for child, _, _ in pairs]
+        clock = Clock(None if self.cuda else lambda: tree_cpu_seconds(roots))
+        stop = threading.Event()
 
         def guard() -> None:  # a cancel or a child past its deadline: kill, do not wait
             while not stop.wait(0.05):
-                if self.cancel.is_set() or clock.remaining() < -1.0:
+                # past the wall deadline the waiting side raises TIMEOUT itself first
+                if (
+                    self.cancel.is_set()
+                    or clock.poll()
+                    and (clock.over_cpu or clock.remaining() < -1.0)
+                ):
                     for child, _, _ in pairs:
                         child.kill()
                     return
@@ -677,7 +684,7 @@ class _Run:
         links: list[ChildLink] = []
         try:
             self.load_eval_children(pairs, rows, clock, allowance, links)
-            clock.start("scoring", allowance.scoring_s)
+            clock.start("scoring", *allowance.limits("scoring"))
             outcome = evaluator.run(links[0], links[1], clock)
             clock.stop()
         except EvaluationFailed as failure:
@@ -726,7 +733,7 @@ class _Run:
         clock.start("ready", self.eval_timeout)
         for _, channel, _ in pairs:
             self.expect(channel, Ready, clock)
-        clock.start("load", allowance.load_s)
+        clock.start("load", *allowance.limits("load"))
         for i, ((_, channel, _), job) in enumerate(zip(pairs, jobs, strict=True)):
             buffers = SharedBuffers(rows, h.seq_len, h.vocab_size)
             links.append(ChildLink(f"#{i + 1}", channel, buffers))  # the caller closes it

@@ -8,6 +8,7 @@ cheat only in `eval()` mode (the evaluation child), so that they still train nor
 import json
 import threading
 
+import pytest
 import torch
 
 from trainer.baseline import baseline_source
@@ -155,18 +156,22 @@ def training_in_forward(bigram: str, seconds: float) -> str:
     )
 
 
+@pytest.mark.slow  # waits out a 10 CPU-second allowance
 def test_training_in_build_model_times_out(run_source, bigram):
     result = run_source(training_in_build_model(bigram, 60.0), **EVAL)
     assert result.failure_reason == "TIMEOUT", (result.val_bpb, result.failure_message)
     deadline = result.integrity["deadline"]
-    assert deadline["phase"] == "load" and deadline["allowed_seconds"] < 30
+    assert deadline["phase"] == "load" and deadline["allowed_cpu_seconds"] < 30
+    assert deadline["cpu_seconds"] > deadline["allowed_cpu_seconds"]  # its CPU time, not load
 
 
+@pytest.mark.slow  # waits out a 5 CPU-second allowance
 def test_training_in_the_evaluation_forward_times_out(run_source, bigram):
     result = run_source(training_in_forward(bigram, 60.0), **EVAL)
     assert result.failure_reason == "TIMEOUT", (result.val_bpb, result.failure_message)
     deadline = result.integrity["deadline"]
-    assert deadline["phase"] == "scoring" and deadline["allowed_seconds"] < 30
+    assert deadline["phase"] == "scoring" and deadline["allowed_cpu_seconds"] < 30
+    assert deadline["cpu_seconds"] > deadline["allowed_cpu_seconds"]
 
 
 def test_honest_baseline_passes_twenty_audit_draws(harness_dir, tmp_path):
