@@ -39,8 +39,11 @@ def tight_numerics() -> None:
 def main() -> None:
     channel = Channel.from_fd(int(sys.argv[1]))
     exit_code = 1
-    # cuBLAS reads this when it first starts: deterministic reductions
+    # read when the libraries start: deterministic cuBLAS reductions; OpenMP threads that
+    # sleep rather than spin while they wait, so that the CPU time the supervisor bounds
+    # is work, not waiting for a core on a busy machine
     os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
     try:
         import numpy as np
         import torch

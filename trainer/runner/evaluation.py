@@ -274,10 +274,12 @@ class Clock:
         self.lock = threading.Lock()
 
     def start(self, phase: str, allowed: float, cpu_allowed: float = math.inf) -> None:
-        cpu_now = self.cpu_meter() if self.cpu_meter and math.isfinite(cpu_allowed) else 0.0
+        cpu_now = self.cpu_meter() if self.cpu_meter else 0.0
         with self.lock:
             now = time.monotonic()
             self.spent[self.phase] = now - self.started
+            if self.cpu_meter and self.phase in ("load", "scoring"):  # the children's work
+                self.spent[f"{self.phase}_cpu"] = cpu_now - self.cpu_start
             self.phase, self.started, self.allowed = phase, now, allowed
             self.cpu_allowed = cpu_allowed if self.cpu_meter else math.inf
             self.cpu_start, self.cpu_used, self.over_cpu = cpu_now, 0.0, False

@@ -44,6 +44,7 @@ def test_baseline_learns_and_val_bpb_matches_a_direct_computation(run_source, ha
     assert audit["audited_rows"] >= 2 and audit["spliced_rows"] >= 1
     assert audit["worst"]["abs_diff"] <= audit["tolerance"]
     assert result.eval_timing["auditor_tokens"] > 0  # the evaluation children's work, reported
+    assert result.eval_timing["scoring_cpu"] > 0 and result.eval_timing["load_cpu"] > 0
 
     out = Path(result.log_path).parent
     losses = [
