@@ -197,7 +197,7 @@ WARM_NICENESS = 19
 
 
 class WarmChildren:
-    """A training child (and an evaluation child) started before their run is known.
+    """A training child (and two evaluation children) started before their run is known.
 
     Each serves exactly one run: `run(config, warm=...)` takes them over, or kills
     them when they do not fit the config or died. No clock runs while they wait;
@@ -213,6 +213,8 @@ class WarmChildren:
         self.train_channel: Channel | None = None
         self.eval: Sandboxed | None = None
         self.eval_channel: Channel | None = None
+        self.eval_b: Sandboxed | None = None  # the second evaluation child
+        self.eval_b_channel: Channel | None = None
         self.lock = threading.Lock()
         self.taken = False
         try:
@@ -226,6 +228,10 @@ class WarmChildren:
                     self.settings, self.eval_dir, self.root / "eval.log", None
                 )
                 set_group_priority(self.eval, WARM_NICENESS)
+                self.eval_b, self.eval_b_channel = spawn_eval_child(
+                    self.settings, self.root / "eval-2", self.root / "eval-2.log", None
+                )
+                set_group_priority(self.eval_b, WARM_NICENESS)
         except BaseException:
             self.close()
             raise
@@ -249,7 +255,8 @@ class WarmChildren:
             return False
 
     def alive(self) -> bool:
-        return all(c.poll() is None for c in (self.train, self.eval) if c is not None)
+        children = (self.train, self.eval, self.eval_b)
+        return all(c.poll() is None for c in children if c is not None)
 
     def take(self, settings: ChildSettings) -> bool:
         """Claim the children for one run if they fit `settings` and live; else kill them."""
@@ -264,8 +271,13 @@ class WarmChildren:
         """Kill whatever is still running and remove the warm folder (idempotent)."""
         with self.lock:
             self.taken = True
-            children = [(self.train, self.train_channel), (self.eval, self.eval_channel)]
+            children = [
+                (self.train, self.train_channel),
+                (self.eval, self.eval_channel),
+                (self.eval_b, self.eval_b_channel),
+            ]
             self.train = self.train_channel = self.eval = self.eval_channel = None
+            self.eval_b = self.eval_b_channel = None
         for child, channel in children:
             if channel is not None:
                 channel.close()
@@ -578,6 +590,8 @@ class _Run:
             warm.train = warm.train_channel = None  # ours to end from here
             eval_child, eval_channel = warm.eval, warm.eval_channel
             warm.eval = warm.eval_channel = None
+            eval_b, eval_b_channel = warm.eval_b, warm.eval_b_channel
+            warm.eval_b = warm.eval_b_channel = None
         child.follow(self.out / "train.log", self.on_log)
         set_group_priority(child, 0)  # the run is on: back to normal priority
         if eval_child is not None and eval_channel is not None:
@@ -591,12 +605,18 @@ class _Run:
                 eval_channel,
                 warm.eval_dir,
             )
+        if eval_b is not None and eval_b_channel is not None:
+            set_group_priority(eval_b, 0)
+            with contextlib.suppress(OSError):
+                os.rename(warm.root / "eval-2.log", self.out / "eval-2.log")
+                eval_b.follow(self.out / "eval-2.log", self.on_log)
+            self.eval_child_b, self.eval_channel_b = eval_b, eval_b_channel
+            self.eval_dir_b = warm.root / "eval-2"
         return child, channel
 
     def start_eval_child(self) -> None:
         """Start whichever of the two evaluation children is missing (they import torch
-        and wait). The second one runs at the lowest priority until evaluation starts, so
-        that its imports do not slow the training that is under way."""
+        and wait; pre-warmed ones come from WarmChildren)."""
         if self.eval_child is None:
             self.eval_dir = self.out / "eval"
             self.eval_child, self.eval_channel = spawn_eval_child(
@@ -606,7 +626,6 @@ class _Run:
             self.eval_child_b, self.eval_channel_b = spawn_eval_child(
                 self.settings, self.eval_dir_b, self.out / "eval-2.log", self.on_log
             )
-            set_group_priority(self.eval_child_b, WARM_NICENESS)
 
     def eval_pairs(self) -> list[tuple[Sandboxed, Channel, Path]]:
         pairs = [

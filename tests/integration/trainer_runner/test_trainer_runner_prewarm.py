@@ -66,7 +66,7 @@ def test_warm_child_trains_the_run_and_its_startup_excludes_the_spawn(
 
 def test_mismatched_warm_children_are_killed_and_the_run_starts_cold(harness_dir, bigram, tmp_path):
     warm = prewarm(_config(harness_dir, tmp_path / "x", bigram, threads=1), tmp_path)
-    pids = [warm.train.pid, warm.eval.pid]
+    pids = [warm.train.pid, warm.eval.pid, warm.eval_b.pid]
     result = run(_config(harness_dir, tmp_path / "out", bigram, threads=2), warm=warm)
     assert result.state == "SUCCEEDED", result.failure_message
     assert result.sandbox["prewarmed"] is False
@@ -78,7 +78,7 @@ def test_mismatched_warm_children_are_killed_and_the_run_starts_cold(harness_dir
 
 def test_unused_warm_children_are_killed_on_close(harness_dir, bigram, tmp_path):
     warm = prewarm(_config(harness_dir, tmp_path / "out", bigram), tmp_path)
-    pids = [warm.train.pid, warm.eval.pid]
+    pids = [warm.train.pid, warm.eval.pid, warm.eval_b.pid]
     assert all(_alive(pid) for pid in pids)
     warm.close()
     warm.close()  # idempotent
@@ -143,7 +143,7 @@ def test_warm_children_wait_at_lowest_priority_and_train_at_normal_priority(
     config = _config(harness_dir, tmp_path / "out", source)
     warm = prewarm(config, tmp_path)
     assert warm.wait_ready(120)
-    members = _group_members(warm.train.pid) + _group_members(warm.eval.pid)
+    members = [m for c in (warm.train, warm.eval, warm.eval_b) for m in _group_members(c.pid)]
     assert members and all(_niceness(pid) == 19 for pid in members)
     points: list[dict] = []
     result = run(config, warm=warm, on_metrics=points.extend)
