@@ -640,8 +640,9 @@ class _Run:
         for _, channel, _ in pairs:
             with contextlib.suppress(OSError):
                 channel.send({"type": "exit"})
+        deadline = time.monotonic() + 2.0  # together: one slow child does not double it
         for child, channel, _ in pairs:
-            child.wait(timeout=2)
+            child.wait(timeout=max(0.0, deadline - time.monotonic()))
             child.finish()
             channel.close()
         self.eval_child = self.eval_channel = self.eval_child_b = self.eval_channel_b = None
