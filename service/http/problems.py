@@ -23,6 +23,7 @@ from service.domain.errors import (
     ERROR_TABLE,
     PROBLEM_TYPE_BASE,
     ErrorCode,
+    InvalidArgument,
     LoopyError,
     as_unavailable,
 )
@@ -204,6 +205,8 @@ def handle_exception(request: Request[Any, Any, Any], exc: Exception) -> Respons
     instance = request.url.path
     headers: dict[str, str] = {}
     exc = as_unavailable(exc) or exc  # a dependency that did not answer: 503, not 500
+    if isinstance(exc, RecursionError):  # input nested past what a decoder follows
+        exc = InvalidArgument("the request is nested too deeply", details={"field": "body"})
     if isinstance(exc, LoopyError):
         problem, headers = loopy_error_problem(exc, instance)
         if problem.status >= 500:
