@@ -69,11 +69,6 @@ def parse(source: str) -> ast.Module:
     try:
         with _PARSE_LOCK:
             return ast.parse(source, filename="train.py")
-    except (RecursionError, MemoryError, SystemError) as exc:
-        raise InvalidArgument(
-            "train.py is nested too deeply to parse",
-            details={"field": "source", "reason": type(exc).__name__},
-        ) from None
     except (SyntaxError, ValueError) as exc:  # SyntaxError includes IndentationError, TabError
         if isinstance(exc, SyntaxError) and exc.lineno is not None:
             raise _syntax_error(
