@@ -209,7 +209,9 @@ def handle_exception(request: Request[Any, Any, Any], exc: Exception) -> Respons
         exc = InvalidArgument("the request is nested too deeply", details={"field": "body"})
     if isinstance(exc, LoopyError):
         problem, headers = loopy_error_problem(exc, instance)
-        if problem.status >= 500:
+        if exc.code is ErrorCode.UNAVAILABLE:  # an outage: one line per request, no trace
+            log.warning("request.unavailable", path=instance, detail=exc.message)
+        elif problem.status >= 500:
             log.error("request.failed", path=instance, code=problem.code, exc_info=exc)
     elif isinstance(exc, ValidationException):
         problem = _validation_problem(exc, instance)
