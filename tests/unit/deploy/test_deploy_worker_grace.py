@@ -22,6 +22,6 @@ def test_termination_grace_is_the_worker_grace_plus_the_hand_back_margin() -> No
         [container] = pod["containers"]
         env = {e["name"]: e["value"] for e in container.get("env", [])}
         grace = float(env.get("LOOPY_WORKER_SHUTDOWN_GRACE_S", Settings().worker_shutdown_grace_s))
-        assert pod["terminationGracePeriodSeconds"] == grace + HAND_BACK_MARGIN_S, (
-            deployment["metadata"]["name"]
-        )
+        assert pod["terminationGracePeriodSeconds"] == grace + HAND_BACK_MARGIN_S, deployment[
+            "metadata"
+        ]["name"]
