@@ -172,7 +172,7 @@ async def agent(
                 await call("GET", f"/v1/runs/{run_id}")
                 await call("GET", f"/v1/runs/{run_id}/metrics", params={"since_step": 0})
             await call("GET", f"/v1/tracks/{track_id}/leaderboard")
-            await call("GET", "/v1/runs", params={"track_id": track_id, "page_size": 20})
+            await call("GET", f"/v1/tracks/{track_id}/runs", params={"page_size": 20})
 
 
 async def soak(base: str, keys: list[str], track_id: str, seconds: float) -> Tally:
