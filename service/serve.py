@@ -42,14 +42,16 @@ class _HttpServer(uvicorn.Server):
         yield
 
 
-async def _start_grpc(core: Loopy, settings: Settings) -> tuple[Any, int] | None:
+async def _start_grpc(core: Loopy, settings: Settings, telemetry: Any) -> tuple[Any, int] | None:
     try:
         from service.grpc.server import create_grpc_server
     except ImportError as exc:
         log.warning("grpc.disabled", reason=f"service.grpc.server unavailable: {exc}")
         return None
     address = f"{settings.grpc_host}:{settings.grpc_port}"
-    made = create_grpc_server(core, address, max_request_bytes=settings.max_request_bytes)
+    made = create_grpc_server(
+        core, address, max_request_bytes=settings.max_request_bytes, telemetry=telemetry
+    )
     if inspect.isawaitable(made):
         made = await made
     server, port = made
@@ -81,9 +83,12 @@ async def serve(
             loop.add_signal_handler(sig, stop.set)
             installed.append(sig)
 
+    from service.telemetry import Telemetry
+
+    telemetry = Telemetry(core.meta)  # one registry: HTTP and gRPC series on /metrics
     http = _HttpServer(
         uvicorn.Config(
-            create_app(core, settings),
+            create_app(core, settings, telemetry),
             log_config=None,  # our structlog set-up renders uvicorn's records
             access_log=False,
             lifespan="on",
@@ -114,7 +119,7 @@ async def serve(
             await asyncio.sleep(0.02)
 
         try:
-            started = await _start_grpc(core, settings)
+            started = await _start_grpc(core, settings, telemetry)
         except Exception as exc:  # grpc reports a taken port as RuntimeError
             log.error(
                 "server.bind_failed",

@@ -18,12 +18,17 @@ from service.http.controllers.catalog import (
     HarnessController,
     RevisionController,
 )
-from service.http.controllers.ops import healthz, prometheus_metrics, readyz
+from service.http.controllers.ops import (
+    healthz,
+    prometheus_metrics,
+    prometheus_metrics_head,
+    readyz,
+)
 from service.http.controllers.runs import RunController
 from service.http.controllers.tracks import TrackController
 from service.http.problems import handle_exception
 from service.http.strict import reject_unknown_input
-from service.http.telemetry import Telemetry
+from service.http.telemetry import Telemetry, http_metrics_middleware
 from service.settings import Settings
 
 API_DESCRIPTION = """\
@@ -58,9 +63,10 @@ WORKER_THREADS = 8
 AUTH_TTL_S = 5.0  # how long a resolved API key is trusted without asking the store again
 
 
-def create_app(core: Loopy, settings: Settings) -> Litestar:
+def create_app(core: Loopy, settings: Settings, telemetry: Telemetry | None = None) -> Litestar:
+    """`telemetry` is shared with the gRPC server when both run in one process."""
     authenticator = Authenticator(core, ttl_s=AUTH_TTL_S)
-    telemetry = Telemetry()
+    telemetry = telemetry or Telemetry(core.meta)
 
     def provide_core() -> Loopy:
         return core
@@ -83,6 +89,7 @@ def create_app(core: Loopy, settings: Settings) -> Litestar:
             healthz,
             readyz,
             prometheus_metrics,
+            prometheus_metrics_head,
         ],
         before_request=before_request,
     )
@@ -99,7 +106,7 @@ def create_app(core: Loopy, settings: Settings) -> Litestar:
             "principal": Provide(authenticator.provide_principal),
         },
         exception_handlers={Exception: handle_exception},
-        middleware=[telemetry.middleware],
+        middleware=[http_metrics_middleware(telemetry)],
         request_max_body_size=settings.max_request_bytes,
         openapi_config=OpenAPIConfig(
             title="Loopy",
