@@ -239,3 +239,11 @@ def wait_calibrated(base_url: str, key: str, timeout_s: float = 300) -> None:
             return
         time.sleep(0.5)
     raise AssertionError("the baseline track's calibration runs did not finish")
+
+
+@pytest.fixture(scope="session")
+def e2e() -> Any:
+    """Helpers for the test modules (a conftest is not importable under importlib)."""
+    from types import SimpleNamespace
+
+    return SimpleNamespace(cli_env=cli_env, free_port=free_port, repo=REPO)
