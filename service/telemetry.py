@@ -30,7 +30,7 @@ LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
 # A run lasts from seconds (tests, a smoke run) to an hour (a long budget).
 RUN_SECONDS_BUCKETS = (5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1200.0, 1800.0, 3600.0)
 HEARTBEAT_WINDOW = timedelta(hours=1)  # workers silent for longer drop out of the series
-STORE_CACHE_S = 5.0  # scrapes within this share one read of the store
+STORE_CACHE_S = 1.0  # scrapes within this share one read of the store (several scrapers)
 
 
 class Telemetry:
@@ -124,11 +124,10 @@ class StoreCollector(Collector):
             "Runs waiting for a worker, by device class",
             labels=["device_class"],
         )
-        depth: dict[str, int] = {}
+        depth: dict[str, int] = {}  # every device class ever used, 0 when none waits
         for (state, device_class), count in sorted(stats.runs.items()):
             runs.add_metric([state, device_class], float(count))
-            if state == "QUEUED":
-                depth[device_class] = depth.get(device_class, 0) + count
+            depth[device_class] = depth.get(device_class, 0) + (count if state == "QUEUED" else 0)
         for device_class, count in sorted(depth.items()):
             queued.add_metric([device_class], float(count))
         yield runs

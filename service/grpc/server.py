@@ -78,7 +78,12 @@ def create_grpc_server(
         interceptors.insert(0, MetricsInterceptor(telemetry))
     server = grpc.aio.server(
         interceptors=interceptors,
-        options=[("grpc.max_receive_message_length", 2 * max_request_bytes + 64 * 1024)],
+        options=[
+            ("grpc.max_receive_message_length", 2 * max_request_bytes + 64 * 1024),
+            # gRPC sets SO_REUSEPORT by default: a second server on a taken port would
+            # start "fine" and get half the connections. A taken port must be an error.
+            ("grpc.so_reuseport", 0),
+        ],
     )
     rpc.add_LoopyServiceServicer_to_server(LoopyServicer(core), server)
     health_pb2_grpc.add_HealthServicer_to_server(LoopyHealthServicer(core), server)

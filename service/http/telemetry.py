@@ -16,6 +16,18 @@ from service.telemetry import Telemetry
 __all__ = ["Telemetry", "http_metrics_middleware"]
 
 
+def _operation(handler: Any) -> str:
+    """A label from a fixed set: the operationId, else the handler's name (static
+    files, the schema pages), never the raw path (a scanner would explode the series)."""
+    if handler is None:
+        return "unmatched"
+    operation = getattr(handler, "operation_id", None)
+    if isinstance(operation, str) and operation:
+        return operation
+    name = getattr(handler, "name", None) or getattr(handler, "handler_name", None)
+    return str(name or "other")
+
+
 def http_metrics_middleware(telemetry: Telemetry) -> Callable[[ASGIApp], ASGIApp]:
     """ASGI middleware factory; Litestar runs it after routing, so the handler is known."""
 
@@ -24,10 +36,7 @@ def http_metrics_middleware(telemetry: Telemetry) -> Callable[[ASGIApp], ASGIApp
             if scope["type"] != "http":
                 await app(scope, receive, send)
                 return
-            handler: Any = scope.get("route_handler")
-            operation = getattr(handler, "operation_id", None) or scope.get("path", "?")
-            if not isinstance(operation, str):
-                operation = getattr(handler, "handler_name", "?")
+            operation = _operation(scope.get("route_handler"))
             start = time.perf_counter()
             status = 500
 

@@ -234,8 +234,17 @@ def wait_calibrated(base_url: str, key: str, timeout_s: float = 300) -> None:
     headers = {"Authorization": f"Bearer {key}"}
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        track = httpx.get(f"{base_url}/v1/tracks/baseline", headers=headers, timeout=10).json()
-        if track.get("noise_std") is not None:
+        runs = httpx.get(
+            f"{base_url}/v1/tracks/baseline/runs",
+            params={"page_size": 50},
+            headers=headers,
+            timeout=10,
+        ).json()["runs"]
+        calibration = [r for r in runs if r["purpose"] == "CALIBRATION"]
+        if calibration and all(
+            r["state"] in {"SUCCEEDED", "FAILED", "CANCELLED"} for r in calibration
+        ):
+            assert all(r["state"] == "SUCCEEDED" for r in calibration), calibration
             return
         time.sleep(0.5)
     raise AssertionError("the baseline track's calibration runs did not finish")
