@@ -4,7 +4,23 @@ from trainer.runner import run, RunConfig, RunResult
 result = run(RunConfig(harness_dir=..., train_source=..., budget_s=60, out_dir=...))
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
 from trainer.runner.config import RunConfig, RunResult
-from trainer.runner.supervisor import WarmChildren, prewarm, run
+
+if TYPE_CHECKING:
+    from trainer.runner.supervisor import WarmChildren, prewarm, run
 
 __all__ = ["RunConfig", "RunResult", "WarmChildren", "prewarm", "run"]
+
+
+def __getattr__(name: str) -> Any:
+    # lazily: a child process imports trainer.runner.child_* without torch, so that it can
+    # set the environment torch's libraries read when they load (e.g. OMP_WAIT_POLICY)
+    if name in ("WarmChildren", "prewarm", "run"):
+        from trainer.runner import supervisor
+
+        return getattr(supervisor, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
