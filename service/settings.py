@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import msgspec
 
@@ -81,6 +82,20 @@ class Settings(msgspec.Struct, kw_only=True):
     @property
     def effective_worker_spool_dir(self) -> str:
         return self.worker_spool_dir or str(Path(self.data_dir) / "spool")
+
+
+def mask_url(url: str) -> str:
+    """The URL with its password replaced by *** (for messages and `loopy config`)."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return url
+    if parts.password is None:
+        return url
+    host = parts.hostname or ""
+    if parts.port is not None:
+        host = f"{host}:{parts.port}"
+    return urlunsplit(parts._replace(netloc=f"{parts.username or ''}:***@{host}"))
 
 
 def load_settings(environ: dict[str, str] | None = None, **overrides: object) -> Settings:

@@ -12,7 +12,7 @@ import base64
 import copy
 import hashlib
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import TypeVar
 
@@ -34,7 +34,9 @@ from service.domain.models import (
     Track,
     utcnow,
 )
-from service.domain.ports import MetadataStore
+from service.domain.ports import DurationHistogram, MetadataStore, OperationalStats
+
+_FINISHED = {RunState.SUCCEEDED.value, RunState.FAILED.value, RunState.CANCELLED.value}
 
 T = TypeVar("T")
 
@@ -299,6 +301,31 @@ class MemoryMetadataStore(MetadataStore):
                     f"runs:{track_id}:{revision_id}:{agent_id}:{sorted(wanted) if wanted is not None else None}:{evaluation_id}",
                 )
             )
+
+    def operational_stats(
+        self, duration_bounds: Sequence[float], heartbeat_since: datetime
+    ) -> OperationalStats:
+        stats = OperationalStats()
+        with self._lock:
+            for run in self._runs.values():
+                key = (run.state.value, run.device_class)
+                stats.runs[key] = stats.runs.get(key, 0) + 1
+                if run.summary is not None and run.state.value in _FINISHED:
+                    histogram = stats.run_seconds.setdefault(
+                        run.state.value,
+                        DurationHistogram(duration_bounds, [0] * len(duration_bounds)),
+                    )
+                    histogram.observe(run.summary.total_seconds)
+                beat = run.heartbeat_time
+                if run.worker_id and beat is not None and beat > heartbeat_since:
+                    seconds = beat.timestamp()
+                    previous = stats.worker_heartbeats.get(run.worker_id, 0.0)
+                    stats.worker_heartbeats[run.worker_id] = max(previous, seconds)
+            for evaluation in self._evaluations.values():
+                verdict = evaluation.verdict.value if evaluation.verdict else ""
+                key = (evaluation.state.value, verdict)
+                stats.evaluations[key] = stats.evaluations.get(key, 0) + 1
+        return stats
 
     def count_active_runs(self, agent_id: str) -> int:
         active = {RunState.QUEUED, RunState.RUNNING}

@@ -24,9 +24,12 @@ from sqlalchemy import (
     ColumnElement,
     Connection,
     Engine,
+    Float,
     Select,
     Table,
     and_,
+    case,
+    cast,
     create_engine,
     event,
     func,
@@ -63,7 +66,7 @@ from service.domain.models import (
     Track,
     utcnow,
 )
-from service.domain.ports import MetadataStore
+from service.domain.ports import DurationHistogram, MetadataStore, OperationalStats
 from service.stores import schema as t
 
 S = TypeVar("S", bound=msgspec.Struct)
@@ -668,6 +671,54 @@ class SqlMetadataStore(MetadataStore):
         scope = _scope("runs", track_id, revision_id, agent_id, state_values, evaluation_id)
         rows, token = self._page(query, t.runs, scope, page_size, page_token, newest_first=True)
         return [self._run(row) for row in rows], token
+
+    def _json_text(self, column: Any, *path: str) -> ColumnElement[Any]:
+        """A field of a JSON document column, as text, on either engine."""
+        if self.engine.dialect.name == "postgresql":
+            return func.jsonb_extract_path_text(cast(column, pg_dialect.JSONB), *path)
+        return func.json_extract(column, "$." + ".".join(path))
+
+    def operational_stats(
+        self, duration_bounds: Sequence[float], heartbeat_since: datetime
+    ) -> OperationalStats:
+        """Aggregated in SQL (GROUP BY over the documents' fields), so a scrape costs
+        one scan of the runs, not decoding every run in Python."""
+        stats = OperationalStats()
+        c = t.runs.c
+        device = self._json_text(c.doc, "device_class")
+        seconds = cast(self._json_text(c.doc, "summary", "total_seconds"), Float)
+        finished = [s.value for s in (RunState.SUCCEEDED, RunState.FAILED, RunState.CANCELLED)]
+        buckets = [
+            func.sum(case((seconds <= bound, 1), else_=0)).label(f"le{i}")
+            for i, bound in enumerate(duration_bounds)
+        ]
+        e = t.evaluations.c
+        verdict = self._json_text(e.doc, "verdict")
+        with self._read() as conn:
+            for state, device_class, count in conn.execute(
+                select(c.state, device, func.count()).group_by(c.state, device)
+            ):
+                stats.runs[(state, device_class or "")] = int(count)
+            for row in conn.execute(
+                select(c.state, func.count(seconds), func.sum(seconds), *buckets)
+                .where(c.state.in_(finished), seconds.is_not(None))
+                .group_by(c.state)
+            ):
+                state, count, total, *counts = row
+                stats.run_seconds[state] = DurationHistogram(
+                    duration_bounds, [int(n or 0) for n in counts], int(count), float(total or 0)
+                )
+            for worker, beat_us in conn.execute(
+                select(c.worker_id, func.max(c.heartbeat_time_us))
+                .where(c.worker_id.is_not(None), c.heartbeat_time_us > _to_us(heartbeat_since))
+                .group_by(c.worker_id)
+            ):
+                stats.worker_heartbeats[worker] = beat_us / 1e6
+            for state, verdict_value, count in conn.execute(
+                select(e.state, verdict, func.count()).group_by(e.state, verdict)
+            ):
+                stats.evaluations[(state, verdict_value or "")] = int(count)
+        return stats
 
     def count_active_runs(self, agent_id: str) -> int:
         c = t.runs.c

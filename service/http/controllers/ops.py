@@ -5,10 +5,10 @@ from __future__ import annotations
 import math
 
 import anyio.to_thread
-from litestar import Response, get
+from litestar import Response, get, head
 from litestar.di import NamedDependency
 from litestar.openapi import ResponseSpec
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 
 from service.domain.errors import DEPENDENCY_RETRY_AFTER_S
 from service.domain.service import Loopy
@@ -62,11 +62,22 @@ async def readyz(core: NamedDependency[Loopy]) -> Response[HealthStatus]:
         200: ResponseSpec(
             data_container=str,
             media_type="text/plain",
-            description="Prometheus text exposition: request counts and latency per operation.",
+            description="Prometheus text exposition: HTTP and gRPC requests per operation, "
+            "runs by state and device class, queue depth, run durations, worker heartbeats, "
+            "evaluations by verdict.",
             generate_examples=False,
         )
     },
 )
 async def prometheus_metrics(telemetry: NamedDependency[Telemetry]) -> Response[bytes]:
-    """Request counts and latency histograms per operation, in Prometheus text format."""
-    return Response(content=generate_latest(telemetry.registry), media_type=CONTENT_TYPE_LATEST)
+    """Request series of this process and the work read from the store, in Prometheus
+    text format. No key needed."""
+    body = await anyio.to_thread.run_sync(telemetry.exposition)  # reads the store
+    # The header is set whole: Litestar would append a second charset to text/plain.
+    return Response(content=body, headers={"content-type": CONTENT_TYPE_LATEST})
+
+
+@head("/metrics", include_in_schema=False)
+async def prometheus_metrics_head() -> Response[None]:
+    """Scrapers and load balancers probe with HEAD: the same headers, no body."""
+    return Response(content=None, headers={"content-type": CONTENT_TYPE_LATEST})
