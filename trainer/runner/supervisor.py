@@ -560,7 +560,9 @@ class _Run:
         returncode = child.finish()
         train_end = time.monotonic()
         try:
-            return self.collect_training(child, watch, stop, returncode, oom_killed, spawn_time, train_end)
+            return self.collect_training(
+                child, watch, stop, returncode, oom_killed, spawn_time, train_end
+            )
         finally:
             child.release()  # the scratch tmpfs goes with its last handle
 
