@@ -657,8 +657,7 @@ def _send_scratch_bootstrap(fd: int) -> str:
     )
 
 
-def descendants(pid: int) -> list[int]:
-    """Live descendants of `pid`, from a scan of /proc."""
+def _children() -> dict[int, list[int]]:
     children: dict[int, list[int]] = {}
     for entry in os.listdir("/proc"):
         if entry.isdigit():
@@ -668,6 +667,16 @@ def descendants(pid: int) -> list[int]:
             except (OSError, ValueError, IndexError):
                 continue
             children.setdefault(ppid, []).append(int(entry))
+    return children
+
+
+def children_of(pid: int) -> list[int]:
+    return _children().get(pid, [])
+
+
+def descendants(pid: int) -> list[int]:
+    """Live descendants of `pid`, from a scan of /proc."""
+    children = _children()
     found: list[int] = []
     stack = [pid]
     while stack:
@@ -971,8 +980,13 @@ class Sandboxed:
             return None
 
     def kill(self) -> None:
-        """Kill the child, its process group and everything in its cgroup. (bwrap's
-        monitor dying takes the sandbox's PID 1, hence every process in it, along.)"""
+        """Kill the sandbox's PID 1 (the kernel then kills every process in its PID
+        namespace, whatever they did to themselves), bwrap's monitor, its process group and
+        everything in the cgroup."""
+        if not self.settings.unsafe and self.proc.poll() is None:
+            for pid in children_of(self.proc.pid):
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.kill(pid, signal.SIGKILL)
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(self.proc.pid, signal.SIGKILL)
         if self.cgroup:
