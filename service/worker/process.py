@@ -18,6 +18,7 @@ from typing import Any
 import structlog
 from celery import Celery, signals
 
+from service.sandbox_check import sandbox_problem, sandbox_run_options
 from service.settings import Settings
 from service.worker.cache import HarnessCache
 from service.worker.celery_app import (
@@ -95,7 +96,10 @@ class WorkerProcess:
             device=self.device,
             work_dir=cache_root / "work" / f"{os.getpid()}",
             heartbeat_interval_s=heartbeat_interval_for(settings.heartbeat_timeout_s),
-            run_options=run_options if run_options is not None else run_options_from_env(),
+            run_options=sandbox_run_options(settings)
+            | (run_options if run_options is not None else run_options_from_env()),
+            # fail closed: without a sandbox every run is refused, saying why
+            sandbox_check=lambda: sandbox_problem(settings),
         )
         self.reaper = Reaper(self.core, reap_interval_for(settings.heartbeat_timeout_s))
         self._bind_task()
@@ -122,6 +126,13 @@ class WorkerProcess:
         started = time.monotonic()
         self.executor.runner()
         log.info("worker.warm", seconds=round(time.monotonic() - started, 2))
+        problem = sandbox_problem(self.settings)
+        if problem is not None:
+            log.error("worker.sandbox_unavailable", reason="SANDBOX_UNAVAILABLE", detail=problem)
+        elif self.settings.unsafe_no_sandbox:
+            log.warning(
+                "worker.sandbox_none", detail="LOOPY_UNSAFE_NO_SANDBOX: agent code unsealed"
+            )
 
     def run(self) -> None:
         self.warm_up()
