@@ -450,6 +450,12 @@ class BwrapCommand:
             args += ["--cap-add", "CAP_SETPCAP"]
         else:
             args += ["--unshare-user", "--disable-userns", "--cap-drop", "ALL"]
+        # the fresh file systems first, so that a runtime folder under /tmp stays visible
+        args += ["--proc", "/proc", "--dev", "/dev"]
+        size = settings.scratch_mb << 20
+        small = max(64 << 20, size // 4)
+        for path, nbytes in ((SCRATCH, size), ("/tmp", small), ("/dev/shm", small)):
+            args += ["--perms", "1777", "--size", str(nbytes), "--tmpfs", path]
         runtime = runtime_paths()
         targets = [*runtime, *(inside for _, inside in mounts.inputs), "/etc/passwd"]
         targets += ["/sys/devices/system/cpu"]
@@ -472,16 +478,11 @@ class BwrapCommand:
             args += ["--perms", "0444", "--ro-bind-data", str(fd), path]
         # torch's cpuinfo reads the CPU topology; nothing else of /sys is shown
         args += ["--ro-bind-try", "/sys/devices/system/cpu", "/sys/devices/system/cpu"]
-        args += ["--proc", "/proc", "--dev", "/dev"]
         for node in gpu_device_nodes(device):
             args += ["--dev-bind", node, node]
         if device.startswith("cuda"):  # the driver reads PCI and module details
             for path in ("/sys/bus/pci", "/sys/module/nvidia", "/sys/devices"):
                 args += ["--ro-bind-try", path, path]
-        size = settings.scratch_mb << 20
-        small = max(64 << 20, size // 4)
-        for path, nbytes in ((SCRATCH, size), ("/tmp", small), ("/dev/shm", small)):
-            args += ["--perms", "1777", "--size", str(nbytes), "--tmpfs", path]
         args += ["--ro-bind", str(mounts.job_dir), JOB]
         for host, inside in mounts.inputs:
             args += ["--ro-bind", str(host), inside]
