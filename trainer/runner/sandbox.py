@@ -715,6 +715,7 @@ class Sandboxed:
         self._control: socket.socket | None = None
         bwrap: BwrapCommand | None = None
         extra_fds: list[int] = []
+        theirs: socket.socket | None = None  # the child's end of the scratch-handle socket
         preamble = ""
         if settings.unsafe:
             self.host_root = self._unsafe_root(mounts)
@@ -821,8 +822,8 @@ class Sandboxed:
         finally:
             if bwrap is not None:
                 bwrap.close()
-            for fd in extra_fds[-1:] if bwrap is not None else []:
-                os.close(fd)
+            if theirs is not None:
+                theirs.close()
         self._reader = threading.Thread(target=self._pump_log, daemon=True)
         self._reader.start()
 
@@ -862,6 +863,8 @@ class Sandboxed:
             self._control.setblocking(False)
             with contextlib.suppress(OSError):
                 _, fds, _, _ = socket.recv_fds(self._control, 64, 1)
+                for extra in fds[1:]:
+                    os.close(extra)
                 if fds:
                     fd = fds[0]
                     st = os.fstat(fd)
