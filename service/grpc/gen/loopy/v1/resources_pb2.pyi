@@ -97,7 +97,11 @@ class _FailureReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Failure
     """The model failed the causality or statelessness checks at evaluation."""
     FAILURE_REASON_WORKER_LOST: _FailureReason.ValueType  # 8
     """The worker stopped sending heartbeats (after one re-queue)."""
-    FAILURE_REASON_SANDBOX_UNAVAILABLE: _FailureReason.ValueType  # 9
+    FAILURE_REASON_INFRASTRUCTURE: _FailureReason.ValueType  # 9
+    """Loopy's own infrastructure (a store or the broker) failed: not the agent's code,
+    not charged to the agent.
+    """
+    FAILURE_REASON_SANDBOX_UNAVAILABLE: _FailureReason.ValueType  # 10
     """The worker could not build the sandbox, so it refused to run agent code (the
     message says what is missing and how to grant it).
     """
@@ -122,7 +126,11 @@ FAILURE_REASON_INTEGRITY: FailureReason.ValueType  # 7
 """The model failed the causality or statelessness checks at evaluation."""
 FAILURE_REASON_WORKER_LOST: FailureReason.ValueType  # 8
 """The worker stopped sending heartbeats (after one re-queue)."""
-FAILURE_REASON_SANDBOX_UNAVAILABLE: FailureReason.ValueType  # 9
+FAILURE_REASON_INFRASTRUCTURE: FailureReason.ValueType  # 9
+"""Loopy's own infrastructure (a store or the broker) failed: not the agent's code,
+not charged to the agent.
+"""
+FAILURE_REASON_SANDBOX_UNAVAILABLE: FailureReason.ValueType  # 10
 """The worker could not build the sandbox, so it refused to run agent code (the
 message says what is missing and how to grant it).
 """
