@@ -9,7 +9,7 @@ trainer.runner.evaluation.TOLERANCES would give. Put the floor there for the dev
     python bench/eval_floor.py --run-dir RUN [--device cpu|cuda] [--draws 8]
     python bench/eval_floor.py               # trains the baseline on the demo harness first
 
-RUN is a runner out_dir holding train/{train.py,checkpoint.pt,checkpoint.json}.
+RUN is a finished runner out_dir (train.py, checkpoint.pt, checkpoint.json).
 """
 
 from __future__ import annotations
@@ -67,10 +67,12 @@ def main() -> None:
         print(f"trained the baseline: {trained.state} val_bpb {trained.val_bpb}")
         source_dir = work / "trained"
     out = work / "floor"
-    shutil.copytree(source_dir / "train", out / "train")
+    out.mkdir()
+    for name in ("checkpoint.pt", "checkpoint.json"):  # the trusted copies a run leaves
+        shutil.copyfile(source_dir / name, out / name)
     config = RunConfig(
         harness_dir=harness_dir,
-        train_source=(out / "train" / "train.py").read_text(),
+        train_source=(source_dir / "train.py").read_text(),
         budget_s=1.0,
         out_dir=str(out),
         device=args.device,

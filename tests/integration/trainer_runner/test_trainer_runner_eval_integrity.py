@@ -194,11 +194,10 @@ def test_honest_baseline_passes_twenty_audit_draws(harness_dir, tmp_path):
     with torch.no_grad():
         for p in model.parameters():
             p.add_(0.05 * torch.randn_like(p))  # not the (symmetric) initial weights
-    out = tmp_path / "out"
-    (out / "train").mkdir(parents=True)
-    (out / "train" / "train.py").write_text(baseline_source())
-    (out / "train" / "checkpoint.json").write_text(json.dumps(config))
-    torch.save(model.state_dict(), out / "train" / "checkpoint.pt")
+    out = tmp_path / "out"  # as a finished training leaves it: the trusted checkpoint copy
+    out.mkdir()
+    (out / "checkpoint.json").write_text(json.dumps(config))
+    torch.save(model.state_dict(), out / "checkpoint.pt")
     cfg = RunConfig(
         harness_dir=str(harness_dir),
         train_source=baseline_source(),
