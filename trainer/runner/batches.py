@@ -202,8 +202,12 @@ class BatchStream:
         slot = self.slots[int(reply["slot"])]
         self.on_batch(self.batch_size * self.seq_len, reply.get("clock_start"))
         if self.device.type != "cuda":
-            rows = slot.to(torch.int64)  # a copy: the slot is refilled after our next ask
-            return rows[:, :-1].contiguous(), rows[:, 1:].contiguous()
+            # copies: the slot is refilled after our next ask
+            dense = torch.contiguous_format
+            return (
+                slot[:, :-1].to(torch.int64, memory_format=dense),
+                slot[:, 1:].to(torch.int64, memory_format=dense),
+            )
         return self._to_cuda(slot)
 
     def _to_cuda(self, slot: Any) -> tuple[Any, Any]:
