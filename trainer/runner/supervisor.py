@@ -519,6 +519,9 @@ class _Run:
             result.eval_seconds = time.monotonic() - train_end
             result.state = R.SUCCEEDED
         except RunFailed as failure:
+            if failure.reason == R.CANCELLED and not self.cancel.is_set():
+                # only our own cancel makes a run CANCELLED, never a child's word for it
+                failure = RunFailed(R.CRASH, f"a child claimed to be cancelled: {failure.message}")
             result.failure_reason, result.failure_message = failure.reason, failure.message
             result.state = R.CANCELLED if failure.reason == R.CANCELLED else R.FAILED
             if result.state == R.CANCELLED:
