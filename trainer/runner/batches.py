@@ -33,7 +33,7 @@ from trainer.runner.messages import MAX_BATCH_STREAMS, NextBatch, OpenBatches
 
 SLOTS = 2
 WARMUP_BATCHES = 2  # enough for a first step with gradient accumulation (the baseline's)
-MAX_STREAM_BYTES = 256 << 20  # the ring of one stream (slots x rows x (seq_len + 1) int32)
+MAX_STREAM_BYTES = 64 << 20  # the ring of one stream (slots x rows x (seq_len + 1) int32)
 _SEALS = fcntl.F_SEAL_SHRINK | fcntl.F_SEAL_GROW | fcntl.F_SEAL_SEAL  # type: ignore[attr-defined]
 
 
