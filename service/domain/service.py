@@ -107,6 +107,7 @@ from service.domain.models import (
     RunState,
     Track,
     Verdict,
+    sandbox_of,
     utcnow,
 )
 from service.domain.ports import ArtifactIntegrityError, ArtifactStore, Dispatcher, MetadataStore
@@ -1464,6 +1465,7 @@ class Loopy:
             create_time=utcnow(),
             finish_time=None,
             request_id=req.request_id,
+            sandbox=sandbox_of([run, *cand_runs, *ref_runs]),
         )
         # Stored before its replicates exist, so a replicate finishing at once finds it.
         self.meta.put_evaluation(evaluation)
@@ -1525,7 +1527,11 @@ class Loopy:
             if current is None or current.state is not EvaluationState.PENDING:
                 return current or evaluation
             done = msgspec.structs.replace(
-                current, candidate=candidate, reference=reference, finish_time=utcnow()
+                current,
+                candidate=candidate,
+                reference=reference,
+                finish_time=utcnow(),
+                sandbox=sandbox_of([r for r in runs.values() if r is not None]),
             )
             if candidate.n == 0 or reference.n == 0:
                 which = "candidate" if candidate.n == 0 else "reference"
@@ -1652,6 +1658,7 @@ class Loopy:
                     mean_value=mean_value,
                     runs=len(runs),
                     is_head=revision_id == track.head_revision,
+                    sandbox=sandbox_of(runs),
                 )
             )
         return Leaderboard(

@@ -30,6 +30,7 @@ class RunSummary:
         overhead (OverheadBreakdown | Unset):
         peak_memory_mb (float | Unset):  Default: 0.0.
         reported (ReportedFigures | Unset):
+        sandbox (str | Unset):  Default: ''.
         total_seconds (float | Unset):  Default: 0.0.
         total_tokens (int | Unset):  Default: 0.
         training_seconds (float | Unset):  Default: 0.0.
@@ -45,6 +46,7 @@ class RunSummary:
     overhead: OverheadBreakdown | Unset = UNSET
     peak_memory_mb: float | Unset = 0.0
     reported: ReportedFigures | Unset = UNSET
+    sandbox: str | Unset = ""
     total_seconds: float | Unset = 0.0
     total_tokens: int | Unset = 0
     training_seconds: float | Unset = 0.0
@@ -80,6 +82,8 @@ class RunSummary:
         if not isinstance(self.reported, Unset):
             reported = self.reported.to_dict()
 
+        sandbox = self.sandbox
+
         total_seconds = self.total_seconds
 
         total_tokens = self.total_tokens
@@ -113,6 +117,8 @@ class RunSummary:
             field_dict["peak_memory_mb"] = peak_memory_mb
         if reported is not UNSET:
             field_dict["reported"] = reported
+        if sandbox is not UNSET:
+            field_dict["sandbox"] = sandbox
         if total_seconds is not UNSET:
             field_dict["total_seconds"] = total_seconds
         if total_tokens is not UNSET:
@@ -171,6 +177,8 @@ class RunSummary:
         else:
             reported = ReportedFigures.from_dict(_reported)
 
+        sandbox = d.pop("sandbox", UNSET)
+
         total_seconds = d.pop("total_seconds", UNSET)
 
         total_tokens = d.pop("total_tokens", UNSET)
@@ -196,6 +204,7 @@ class RunSummary:
             overhead=overhead,
             peak_memory_mb=peak_memory_mb,
             reported=reported,
+            sandbox=sandbox,
             total_seconds=total_seconds,
             total_tokens=total_tokens,
             training_seconds=training_seconds,
