@@ -151,11 +151,12 @@ class WorkerProcess:
             )
 
     def run(self) -> None:
-        self.warm_up()
-        self.reaper.start()
-        # What an earlier process on this spool trained but could not deliver.
+        # What an earlier process on this spool trained but could not deliver: first,
+        # before the slow warm-up, so its runs are not mistaken for lost ones.
         drain_stop = threading.Event()
         SpoolDrainer(self.spool, drain_stop).start()
+        self.warm_up()
+        self.reaper.start()
         log.info("worker.started", worker_id=self.worker_id, queue=self.queue, device=self.device)
         pool = "solo" if self.concurrency == 1 else "threads"
         argv = [
