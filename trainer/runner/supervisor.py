@@ -236,14 +236,27 @@ def spawn_train_child(
     )
 
 
+EXCHANGE_PREFIX = "loopy-exchange-"
+
+
 def _exchange_dir(fallback: Path) -> Path:
-    """A private folder in RAM (else beside the job) for the evaluation buffers."""
+    """A private folder in RAM (else beside the job) for the evaluation buffers, named
+    after this process so that one that died without cleaning up is swept next time."""
     import tempfile
 
     shm = Path("/dev/shm")
     if shm.is_dir() and os.access(shm, os.W_OK):
-        return Path(tempfile.mkdtemp(prefix="loopy-exchange-", dir=shm))
+        _sweep_exchange_dirs(shm)
+        return Path(tempfile.mkdtemp(prefix=f"{EXCHANGE_PREFIX}{os.getpid()}-", dir=shm))
     return _fresh_dir(fallback)
+
+
+def _sweep_exchange_dirs(shm: Path) -> None:
+    """Remove exchange folders whose supervisor is gone (killed before its clean-up)."""
+    for path in shm.glob(f"{EXCHANGE_PREFIX}*-*"):
+        pid = path.name[len(EXCHANGE_PREFIX) :].split("-", 1)[0]
+        if pid.isdigit() and not Path(f"/proc/{pid}").exists():
+            shutil.rmtree(path, ignore_errors=True)
 
 
 def spawn_eval_child(
