@@ -303,17 +303,20 @@ def cmd_propose(loopy: Any, args: argparse.Namespace) -> int:
     if args.json:
         _emit(result)
         return 0
+    # The id alone on stdout (REVISION=$(loopy propose ...)); the rest for the person.
     revision = result["revision"]
     stats = revision.get("stats") or {}
     note = " (already proposed before)" if result.get("already_exists") else ""
     note += " (rebased onto the head)" if result.get("rebased") else ""
-    print(f"revision {revision['id']}{note}")
+    print(revision["id"])
     print(
-        f"  +{stats.get('lines_added', 0)} -{stats.get('lines_removed', 0)} lines: {revision['description']}"
+        f"  revision{note}: +{stats.get('lines_added', 0)} -{stats.get('lines_removed', 0)} "
+        f"lines: {revision['description']}",
+        file=sys.stderr,
     )
     if result.get("existing_run_ids"):
-        print(f"  runs of it already: {', '.join(result['existing_run_ids'])}")
-    print(f"next: loopy launch {args.track} {revision['id']}")
+        print(f"  runs of it already: {', '.join(result['existing_run_ids'])}", file=sys.stderr)
+    print(f"next: loopy launch {args.track} {revision['id']}", file=sys.stderr)
     return 0
 
 

@@ -53,20 +53,18 @@ def test_propose_launch_watch_evaluate(up, loopy_cli, tmp_path: Path) -> None:  
     head = as_json(loopy_cli(up.data_dir, "program", "baseline", "--json"))["head_revision"]
 
     # --replace, human output: the revision id and the next command.
-    said = ok(
-        loopy_cli(
-            up.data_dir,
-            "propose",
-            "baseline",
-            "--replace",
-            "WARMDOWN_RATIO = 0.5",
-            "WARMDOWN_RATIO = 0.45",
-            "-m",
-            "shorter warm-down",
-        )
+    said = loopy_cli(
+        up.data_dir,
+        "propose",
+        "baseline",
+        "--replace",
+        "WARMDOWN_RATIO = 0.5",
+        "WARMDOWN_RATIO = 0.45",
+        "-m",
+        "shorter warm-down",
     )
-    revision = said.split()[1]
-    assert len(revision) == 64 and f"loopy launch baseline {revision}" in said
+    revision = ok(said).strip()  # the id alone: REVISION=$(loopy propose ...)
+    assert len(revision) == 64 and f"loopy launch baseline {revision}" in said.stderr
 
     # --diff and --file, --json: the ProposeEditResult.
     source = as_json(loopy_cli(up.data_dir, "program", "baseline", "--json"))
