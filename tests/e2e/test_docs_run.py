@@ -87,13 +87,16 @@ def extract_blocks(path: Path) -> list[Block]:
 
 def test_every_block_is_runnable_or_says_why_not() -> None:
     """Cheap, no service: a block in an unknown language must get a runner or a reason."""
+    runnable = 0
     for path in DOCUMENTS:
         for block in extract_blocks(path):
+            runnable += block.skip is None and block.language in RUNNABLE
             if block.skip is None:
                 assert block.language in RUNNABLE | LISTINGS, (
                     f"{block.where}: a ```{block.language} block; label it bash/python/json/"
                     "text, or precede it with <!-- docs-run: skip: why -->"
                 )
+    assert runnable >= 10, f"only {runnable} runnable blocks found: is the extraction broken?"
 
 
 @pytest.fixture(scope="module")
