@@ -345,6 +345,7 @@ def cmd_launch(loopy: Any, args: argparse.Namespace) -> int:
 def cmd_watch(loopy: Any, args: argparse.Namespace) -> int:
     """A progress bar over the time budget (from the metric points' wall seconds), with
     step, loss and tokens/s; then the summary. --json: the finished run only."""
+    import httpx
     from loopy_sdk import TERMINAL_RUN_STATES
 
     run = loopy.get_run(args.run)
@@ -400,11 +401,7 @@ def cmd_watch(loopy: Any, args: argparse.Namespace) -> int:
                         progress.update(task, state=state, stats=stats())
                         if time.monotonic() >= deadline:
                             break
-                except Exception as error:  # a dropped stream: resume from after_seq
-                    import httpx
-
-                    if not isinstance(error, httpx.TransportError):
-                        raise
+                except httpx.TransportError:  # a dropped stream: resume from after_seq
                     time.sleep(1.0)
         run = loopy.get_run(args.run)
         if run.state.value == "SUCCEEDED":
