@@ -12,9 +12,10 @@ order against a real `loopy up`, as a reader would paste it.
 - A block preceded by `<!-- docs-run: skip: why -->` is not run; the reason is required.
   Any other language fails the test until it has a runner here.
 
-The only rewrites: the documented ports (8000, 50051, 8808) become this test's free
-ports and `/tmp/` becomes a scratch folder. The scratch folder holds a small corpus
-under the names the docs use (`shards/`, `notes.jsonl`, `book.txt`).
+Each document runs in its own fresh working folder (a reader's session). The only
+rewrites: the documented ports (8000, 50051, 8808) become this test's free ports and
+`/tmp/` becomes that folder's `tmp/`. The folder holds a small corpus under the names
+the docs use (`shards/`, `notes.jsonl`, `book.txt`).
 """
 
 from __future__ import annotations
@@ -117,12 +118,11 @@ def up(home, tiny_harness_dir, e2e, wait_for_calibration):  # type: ignore[no-un
 
 
 @pytest.fixture(scope="module")
-def scratch(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The reader's working folder, with the small corpus the docs' examples name."""
+def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small corpus under the names the docs' examples use."""
     import pydoc
 
-    root = tmp_path_factory.mktemp("docs-scratch")
-    (root / "tmp").mkdir()
+    root = tmp_path_factory.mktemp("docs-corpus")
     modules = [
         "json", "argparse", "pathlib", "collections", "functools", "subprocess", "typing",
         "asyncio", "logging", "email", "http.client", "unittest", "dataclasses", "enum",
@@ -140,6 +140,15 @@ def scratch(tmp_path_factory: pytest.TempPathFactory) -> Path:
                 f.write(json.dumps({"text": text[k : k + 2000]}) + "\n")
     (root / "book.txt").write_text("\n\n".join(docs[16:]))
     return root
+
+
+@pytest.fixture
+def scratch(tmp_path: Path, corpus: Path) -> Path:
+    """A reader's fresh working folder per document (its own /tmp/ too), with the corpus."""
+    for name in ("shards", "notes.jsonl", "book.txt"):
+        (tmp_path / name).symlink_to(corpus / name)
+    (tmp_path / "tmp").mkdir()
+    return tmp_path
 
 
 def rewrite(code: str, up: Any, mcp_port: int, scratch: Path) -> str:
@@ -176,6 +185,7 @@ def test_document_runs(document: Path, up, home: Path, scratch: Path, e2e, recor
     mcp_port = e2e.free_port()
     background: list[int] = []  # process groups a block left running
     executed, skipped, listings, commands = 0, 0, 0, 0
+    timings: list[str] = []
     try:
         for block in extract_blocks(document):
             if block.skip is not None:
@@ -185,17 +195,22 @@ def test_document_runs(document: Path, up, home: Path, scratch: Path, e2e, recor
                 listings += 1
                 continue
             code = rewrite(block.code, up, mcp_port, scratch)
+            started = time.monotonic()
             if block.language == "json":
                 check_json(block, json.loads(code), env)
             else:
                 run_block(block, code, env, scratch, background)
+            timings.append(f"line {block.line}: {time.monotonic() - started:.0f} s")
             executed += 1
             commands += count_commands(block)
     finally:
         for pgid in background:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(pgid, signal.SIGTERM)
-    summary = f"{document.relative_to(REPO)}: {executed} blocks run ({commands} commands), {skipped} skipped with a reason, {listings} listings"
+    summary = (
+        f"{document.relative_to(REPO)}: {executed} blocks run ({commands} commands), "
+        f"{skipped} skipped with a reason, {listings} listings; {', '.join(timings)}"
+    )
     record_property("docs_run", summary)
     print(summary)
 
