@@ -147,14 +147,21 @@ def test_promote_and_cancel(up, loopy_cli) -> None:  # type: ignore[no-untyped-d
     promoted = as_json(loopy_cli(up.data_dir, "promote", "baseline", head_run, "--json"))
     assert promoted["head_revision"] == track["head_revision"]  # the head already: idempotent
 
-    queued = as_json(loopy_cli(up.data_dir, "launch", "baseline", "--json"))
-    cancelled = as_json(loopy_cli(up.data_dir, "cancel", queued["id"], "--json"))
-    assert cancelled["id"] == queued["id"]
-    refused = loopy_cli(up.data_dir, "promote", "baseline", queued["id"])
-    watched = loopy_cli(up.data_dir, "watch", queued["id"], "--json", timeout_s=120)
+    # Three runs for one worker: the last one still waits when the cancel arrives, unless
+    # the machine is fast enough to finish all three first (then the refusal is checked).
+    launched = [as_json(loopy_cli(up.data_dir, "launch", "baseline", "--json")) for _ in range(3)]
+    last = launched[-1]["id"]
+    cancel = loopy_cli(up.data_dir, "cancel", last, "--json")
+    if cancel.returncode != 0:
+        problem = json.loads(cancel.stderr)["error"]
+        assert problem["code"] == "FAILED_PRECONDITION" and problem["next_step"], problem
+        return
+    assert json.loads(cancel.stdout)["id"] == last
+    watched = loopy_cli(up.data_dir, "watch", last, "--json", timeout_s=120)
     final = json.loads(watched.stdout)
     assert watched.returncode == (0 if final["state"] == "SUCCEEDED" else 1)  # scripts can tell
     if final["state"] != "SUCCEEDED":  # cancelled before it finished: not promotable
+        refused = loopy_cli(up.data_dir, "promote", "baseline", last)
         assert refused.returncode == 1
         assert "error: FAILED_PRECONDITION" in refused.stderr
         assert "what to do:" in refused.stderr
