@@ -60,6 +60,10 @@ class FailureReason(StrEnum):
     SANDBOX_VIOLATION = "SANDBOX_VIOLATION"
     INTEGRITY = "INTEGRITY"
     WORKER_LOST = "WORKER_LOST"
+    # Loopy's own infrastructure failed (a store or the broker): never the agent's
+    # code, never charged to the agent.
+    INFRASTRUCTURE = "INFRASTRUCTURE"
+    SANDBOX_UNAVAILABLE = "SANDBOX_UNAVAILABLE"  # the worker refused: no sandbox to be had
 
 
 class RunPurpose(StrEnum):
@@ -287,6 +291,7 @@ class RunSummary(msgspec.Struct, kw_only=True):
     artifacts: dict[str, ArtifactRef] = msgspec.field(
         default_factory=dict
     )  # source, log, checkpoint
+    sandbox: str = ""  # "bubblewrap", or "none" in the operator's explicit unsafe mode
 
 
 class Run(msgspec.Struct, kw_only=True):
@@ -409,6 +414,7 @@ class Evaluation(msgspec.Struct, kw_only=True):
     create_time: datetime
     finish_time: datetime | None
     request_id: str | None = None
+    sandbox: str = ""  # "none" if any of its runs ran unsealed (see sandbox_of)
 
 
 class PromoteRequest(msgspec.Struct, kw_only=True):
@@ -426,6 +432,7 @@ class LeaderboardEntry(msgspec.Struct, kw_only=True):
     mean_value: float
     runs: int
     is_head: bool
+    sandbox: str = ""  # "none" if any of its runs ran unsealed (see sandbox_of)
 
 
 class Leaderboard(msgspec.Struct, kw_only=True):
@@ -440,3 +447,12 @@ class Leaderboard(msgspec.Struct, kw_only=True):
 class Page(msgspec.Struct, Generic[T], kw_only=True):
     items: list[T]
     next_page_token: str  # "" when there is no next page
+
+
+def sandbox_of(runs: list[Run]) -> str:
+    """One word for a group of runs: "none" if any ran without the sandbox (the unsafe
+    mode must never be averaged away), "bubblewrap" if every finished one was sealed."""
+    modes = {r.summary.sandbox for r in runs if r.summary is not None and r.summary.sandbox}
+    if "none" in modes:
+        return "none"
+    return "bubblewrap" if modes == {"bubblewrap"} else ""

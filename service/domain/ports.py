@@ -209,6 +209,14 @@ class MetadataStore(abc.ABC):
     def list_stale_runs(self, older_than: datetime) -> list[Run]:
         """RUNNING runs whose heartbeat (or start) is older than `older_than`."""
 
+    @abc.abstractmethod
+    def touch_queued(self, run_id: str, when: datetime) -> bool:
+        """Record that a QUEUED run was just published; False when it is not QUEUED."""
+
+    @abc.abstractmethod
+    def list_unclaimed_runs(self, published_before: datetime) -> list[Run]:
+        """QUEUED runs last published before `published_before` (or never published)."""
+
     # --- metrics and events
     @abc.abstractmethod
     def append_metrics(self, run_id: str, points: list[MetricPoint]) -> None:
@@ -277,6 +285,10 @@ class ArtifactStore(abc.ABC):
     def download_to(self, key: str, path: str) -> ArtifactRef:
         """Stream to a file, verifying the sha256."""
 
+    def ping(self) -> bool:
+        """Whether the store answers (readiness); stores without a server always do."""
+        return True
+
 
 class ArtifactIntegrityError(Exception):
     """An object's bytes do not match the sha256 recorded when it was written."""
@@ -292,3 +304,7 @@ class Dispatcher(abc.ABC):
     @abc.abstractmethod
     def cancel(self, run: Run) -> None:
         """Revoke a queued run / ask the worker to kill a running child."""
+
+    def ping(self) -> bool:
+        """Whether the broker accepts connections (readiness)."""
+        return True

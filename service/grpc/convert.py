@@ -492,6 +492,7 @@ def summary_to_proto(summary: m.RunSummary) -> pb.RunSummary:
         peak_memory_mb=summary.peak_memory_mb,
         mfu_percent=summary.mfu_percent,
         device_name=summary.device_name,
+        sandbox=summary.sandbox,
         overhead=pb.OverheadBreakdown(
             **{f: getattr(summary.overhead, f) for f in _OVERHEAD_FIELDS}
         ),
@@ -513,6 +514,7 @@ def summary_from_proto(msg: pb.RunSummary) -> m.RunSummary:
         peak_memory_mb=msg.peak_memory_mb,
         mfu_percent=optional(msg, "mfu_percent"),
         device_name=msg.device_name,
+        sandbox=msg.sandbox,
         overhead=m.OverheadBreakdown(**{f: getattr(msg.overhead, f) for f in _OVERHEAD_FIELDS}),
         artifacts={
             name: m.ArtifactRef(key=ref.key, sha256=ref.sha256, size_bytes=ref.size_bytes)
@@ -705,6 +707,7 @@ def evaluation_to_proto(evaluation: m.Evaluation) -> pb.Evaluation:
         create_time=timestamp(evaluation.create_time),
         finish_time=timestamp(evaluation.finish_time),
         request_id=evaluation.request_id,
+        sandbox=evaluation.sandbox,
     )
 
 
@@ -727,6 +730,7 @@ def evaluation_from_proto(msg: pb.Evaluation) -> m.Evaluation:
         create_time=_required_time(msg, "create_time"),
         finish_time=from_timestamp(msg, "finish_time"),
         request_id=optional(msg, "request_id"),
+        sandbox=msg.sandbox,
     )
 
 
@@ -759,6 +763,7 @@ _LEADERBOARD_FIELDS = (
     "mean_value",
     "runs",
     "is_head",
+    "sandbox",
 )
 
 

@@ -35,7 +35,8 @@ _NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
 
 class LoopyHealthServicer(health.aio.HealthServicer):
     """grpc.health.v1.Health whose Check of "" or loopy.v1.LoopyService also asks the
-    metadata store: a store that does not answer reads NOT_SERVING (like /readyz)."""
+    metadata store, the broker and the artifact store: any that does not answer reads
+    NOT_SERVING (like /readyz)."""
 
     def __init__(self, core: Loopy) -> None:
         super().__init__()
@@ -48,10 +49,8 @@ class LoopyHealthServicer(health.aio.HealthServicer):
         answer = await super().Check(request, context)
         if answer is None or answer.status != _SERVING:
             return answer  # type: ignore[return-value]
-        try:
-            ready = await asyncio.to_thread(self._core.meta.ping)
-        except Exception:
-            ready = False
+        checks = await asyncio.to_thread(self._core.readiness)
+        ready = all(checks.values())
         return health_pb2.HealthCheckResponse(status=_SERVING if ready else _NOT_SERVING)
 
 

@@ -95,6 +95,7 @@ class MemoryMetadataStore(MetadataStore):
         self._revisions: dict[str, Revision] = {}
         self._proposals: dict[str, Proposal] = {}
         self._runs: dict[str, Run] = {}
+        self._published: dict[str, datetime] = {}  # QUEUED run -> its last publish
         self._metrics: dict[str, dict[tuple[int, str], MetricPoint]] = {}
         self._events: dict[str, list[RunEvent]] = {}
         self._evaluations: dict[str, Evaluation] = {}
@@ -358,6 +359,23 @@ class MemoryMetadataStore(MetadataStore):
                 if run.state == RunState.RUNNING and (last is None or last < older_than):
                     stale.append(copy.deepcopy(run))
             return stale
+
+    def touch_queued(self, run_id: str, when: datetime) -> bool:
+        with self._lock:
+            run = self._runs.get(run_id)
+            if run is None or run.state != RunState.QUEUED:
+                return False
+            self._published[run_id] = when
+            return True
+
+    def list_unclaimed_runs(self, published_before: datetime) -> list[Run]:
+        with self._lock:
+            return [
+                copy.deepcopy(run)
+                for run in self._runs.values()
+                if run.state == RunState.QUEUED
+                and (run.id not in self._published or self._published[run.id] < published_before)
+            ]
 
     # --- metrics and events
     def append_metrics(self, run_id: str, points: list[MetricPoint]) -> None:

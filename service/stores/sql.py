@@ -41,10 +41,16 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql as pg_dialect
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import (
+    DataError,
+    IntegrityError,
+    InterfaceError,
+    OperationalError,
+)
+from sqlalchemy.exc import TimeoutError as SqlTimeoutError
 from sqlalchemy.pool import StaticPool
 
-from service.domain.errors import AlreadyExists, InvalidArgument
+from service.domain.errors import AlreadyExists, InvalidArgument, Unavailable
 from service.domain.models import (
     Agent,
     Evaluation,
@@ -218,6 +224,46 @@ def upgrade_to_head(engine: Engine) -> None:
             command.upgrade(config, "head")
 
 
+# --- errors ------------------------------------------------------------------------
+
+# Seconds a caller should wait before retrying while the database is unreachable.
+STORE_RETRY_AFTER_S = 5.0
+
+
+@contextmanager
+def _store_errors() -> Iterator[None]:
+    """A database that is down (or a pool that is exhausted) is UNAVAILABLE, never a
+    500; a value the database cannot hold (NUL in text, an integer past 64 bits) is
+    the caller's INVALID_ARGUMENT."""
+    try:
+        yield
+    except (OperationalError, InterfaceError, SqlTimeoutError) as exc:
+        if isinstance(exc, OperationalError) and _is_value_error(exc):
+            raise InvalidArgument(
+                "a value in the request cannot be stored", details={"reason": _reason(exc)}
+            ) from exc
+        raise Unavailable(
+            "the metadata store is unreachable", retry_after_s=STORE_RETRY_AFTER_S
+        ) from exc
+    except DataError as exc:
+        raise InvalidArgument(
+            "a value in the request cannot be stored", details={"reason": _reason(exc)}
+        ) from exc
+    except OverflowError as exc:  # SQLite: an integer past 64 bits
+        raise InvalidArgument(
+            "a number in the request is out of range", details={"reason": str(exc)}
+        ) from exc
+
+
+def _reason(exc: Exception) -> str:
+    original = getattr(exc, "orig", None) or exc
+    return str(original).splitlines()[0][:200]
+
+
+def _is_value_error(exc: OperationalError) -> bool:
+    return "too large" in _reason(exc) or "out of range" in _reason(exc)
+
+
 # --- the store ---------------------------------------------------------------------
 
 
@@ -246,12 +292,12 @@ class SqlMetadataStore(MetadataStore):
     # --- plumbing
     @contextmanager
     def _read(self) -> Iterator[Connection]:
-        with self._lock, self.engine.connect() as conn:
+        with _store_errors(), self._lock, self.engine.connect() as conn:
             yield conn
 
     @contextmanager
     def _write(self) -> Iterator[Connection]:
-        with self._lock, self.engine.connect() as conn:
+        with _store_errors(), self._lock, self.engine.connect() as conn:
             conn.execution_options(loopy_write=True)
             with conn.begin():
                 yield conn
@@ -576,6 +622,8 @@ class SqlMetadataStore(MetadataStore):
     @staticmethod
     def _run(row: Any) -> Run:
         run = _decode(Run, row.doc)
+        if run.state is RunState.QUEUED:  # the column holds the last publish (touch_queued)
+            return run
         heartbeat = None if row.heartbeat_time_us is None else _from_us(row.heartbeat_time_us)
         if heartbeat != run.heartbeat_time:  # touched since the document was written
             run = msgspec.structs.replace(run, heartbeat_time=heartbeat)
@@ -711,6 +759,29 @@ class SqlMetadataStore(MetadataStore):
             rows = conn.execute(
                 select(t.runs)
                 .where(c.state == RunState.RUNNING.value, silent)
+                .order_by(c.create_time_us, c.id)
+            ).all()
+        return [self._run(row) for row in rows]
+
+    # A QUEUED run has no heartbeat: its heartbeat column records its last publish,
+    # the sign of life the sweeper looks at (no schema change for one timestamp).
+    def touch_queued(self, run_id: str, when: datetime) -> bool:
+        c = t.runs.c
+        with self._write() as conn:
+            result = conn.execute(
+                update(t.runs)
+                .where(c.id == run_id, c.state == RunState.QUEUED.value)
+                .values(heartbeat_time_us=_to_us(when))
+            )
+        return bool(result.rowcount == 1)
+
+    def list_unclaimed_runs(self, published_before: datetime) -> list[Run]:
+        c = t.runs.c
+        silent = or_(c.heartbeat_time_us.is_(None), c.heartbeat_time_us < _to_us(published_before))
+        with self._read() as conn:
+            rows = conn.execute(
+                select(t.runs)
+                .where(c.state == RunState.QUEUED.value, silent)
                 .order_by(c.create_time_us, c.id)
             ).all()
         return [self._run(row) for row in rows]

@@ -262,6 +262,9 @@ class EmbeddedStack:
                 "LOOPY_LOG_FORMAT": "json",
             }
         )
+        # Ctrl-C should not wait out a run: hand it back at once (well within
+        # STOP_GRACE_S); the next `loopy up` runs it, attempt unspent.
+        env.setdefault("LOOPY_WORKER_SHUTDOWN_GRACE_S", "0")
         return env
 
     def start(self, name: str, argv: list[str]) -> subprocess.Popen[Any]:

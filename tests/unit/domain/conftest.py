@@ -143,6 +143,7 @@ class World:
         worker: str = "w1",
         training_seconds: float = 1.0,
         memory_mb: float = 2048.0,
+        sandbox: str = "bubblewrap",
     ):
         """Claim and complete a run as a worker would."""
         assert self.core.claim_run(run_id, worker) is not None
@@ -155,6 +156,7 @@ class World:
                     val_bpb=val_bpb,
                     training_seconds=training_seconds,
                     peak_memory_mb=memory_mb,
+                    sandbox=sandbox,
                 ),
             )
         run = self.core.complete_run(run_id, worker, outcome)

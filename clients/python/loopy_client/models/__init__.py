@@ -17,6 +17,7 @@ from .harness import Harness
 from .harness_files import HarnessFiles
 from .health_status import HealthStatus
 from .health_status_checks import HealthStatusChecks
+from .health_status_details import HealthStatusDetails
 from .launch_run_request import LaunchRunRequest
 from .leaderboard import Leaderboard
 from .leaderboard_entry import LeaderboardEntry
@@ -70,6 +71,7 @@ __all__ = (
     "HarnessFiles",
     "HealthStatus",
     "HealthStatusChecks",
+    "HealthStatusDetails",
     "LaunchRunRequest",
     "Leaderboard",
     "LeaderboardEntry",

@@ -40,6 +40,7 @@ class Evaluation:
         verdict (None | Verdict):
         z_score (float | None):
         request_id (None | str | Unset):
+        sandbox (str | Unset):  Default: ''.
     """
 
     candidate: SampleStats
@@ -59,6 +60,7 @@ class Evaluation:
     verdict: None | Verdict
     z_score: float | None
     request_id: None | str | Unset = UNSET
+    sandbox: str | Unset = ""
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -112,6 +114,8 @@ class Evaluation:
         else:
             request_id = self.request_id
 
+        sandbox = self.sandbox
+
         field_dict: dict[str, Any] = {}
         field_dict.update(self.additional_properties)
         field_dict.update(
@@ -136,6 +140,8 @@ class Evaluation:
         )
         if request_id is not UNSET:
             field_dict["request_id"] = request_id
+        if sandbox is not UNSET:
+            field_dict["sandbox"] = sandbox
 
         return field_dict
 
@@ -232,6 +238,8 @@ class Evaluation:
 
         request_id = _parse_request_id(d.pop("request_id", UNSET))
 
+        sandbox = d.pop("sandbox", UNSET)
+
         evaluation = cls(
             candidate=candidate,
             create_time=create_time,
@@ -250,6 +258,7 @@ class Evaluation:
             verdict=verdict,
             z_score=z_score,
             request_id=request_id,
+            sandbox=sandbox,
         )
 
         evaluation.additional_properties = d

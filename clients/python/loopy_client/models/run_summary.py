@@ -27,6 +27,7 @@ class RunSummary:
         num_steps (int | Unset):  Default: 0.
         overhead (OverheadBreakdown | Unset):
         peak_memory_mb (float | Unset):  Default: 0.0.
+        sandbox (str | Unset):  Default: ''.
         total_seconds (float | Unset):  Default: 0.0.
         total_tokens (int | Unset):  Default: 0.
         training_seconds (float | Unset):  Default: 0.0.
@@ -40,6 +41,7 @@ class RunSummary:
     num_steps: int | Unset = 0
     overhead: OverheadBreakdown | Unset = UNSET
     peak_memory_mb: float | Unset = 0.0
+    sandbox: str | Unset = ""
     total_seconds: float | Unset = 0.0
     total_tokens: int | Unset = 0
     training_seconds: float | Unset = 0.0
@@ -68,6 +70,8 @@ class RunSummary:
             overhead = self.overhead.to_dict()
 
         peak_memory_mb = self.peak_memory_mb
+
+        sandbox = self.sandbox
 
         total_seconds = self.total_seconds
 
@@ -98,6 +102,8 @@ class RunSummary:
             field_dict["overhead"] = overhead
         if peak_memory_mb is not UNSET:
             field_dict["peak_memory_mb"] = peak_memory_mb
+        if sandbox is not UNSET:
+            field_dict["sandbox"] = sandbox
         if total_seconds is not UNSET:
             field_dict["total_seconds"] = total_seconds
         if total_tokens is not UNSET:
@@ -146,6 +152,8 @@ class RunSummary:
 
         peak_memory_mb = d.pop("peak_memory_mb", UNSET)
 
+        sandbox = d.pop("sandbox", UNSET)
+
         total_seconds = d.pop("total_seconds", UNSET)
 
         total_tokens = d.pop("total_tokens", UNSET)
@@ -169,6 +177,7 @@ class RunSummary:
             num_steps=num_steps,
             overhead=overhead,
             peak_memory_mb=peak_memory_mb,
+            sandbox=sandbox,
             total_seconds=total_seconds,
             total_tokens=total_tokens,
             training_seconds=training_seconds,

@@ -53,9 +53,12 @@ def sync_detailed(
     *,
     client: AuthenticatedClient | Client,
 ) -> Response[HealthStatus]:
-    """Readiness: the metadata store answers
+    """Readiness: the database, broker and object store answer, and agent code can be sealed
 
-     200 when the metadata store answers a ping, 503 otherwise. No key needed.
+     200 when the metadata store, the broker and the artifact store all answer and
+    (unless LOOPY_READYZ_CHECKS_SANDBOX=0) this host can seal agent code; 503 (with
+    Retry-After) otherwise; store answers are cached for a few seconds. In the operator's
+    unsafe mode the sandbox check passes and `details.sandbox` says "none". No key needed.
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -78,9 +81,12 @@ def sync(
     *,
     client: AuthenticatedClient | Client,
 ) -> HealthStatus | None:
-    """Readiness: the metadata store answers
+    """Readiness: the database, broker and object store answer, and agent code can be sealed
 
-     200 when the metadata store answers a ping, 503 otherwise. No key needed.
+     200 when the metadata store, the broker and the artifact store all answer and
+    (unless LOOPY_READYZ_CHECKS_SANDBOX=0) this host can seal agent code; 503 (with
+    Retry-After) otherwise; store answers are cached for a few seconds. In the operator's
+    unsafe mode the sandbox check passes and `details.sandbox` says "none". No key needed.
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -99,9 +105,12 @@ async def asyncio_detailed(
     *,
     client: AuthenticatedClient | Client,
 ) -> Response[HealthStatus]:
-    """Readiness: the metadata store answers
+    """Readiness: the database, broker and object store answer, and agent code can be sealed
 
-     200 when the metadata store answers a ping, 503 otherwise. No key needed.
+     200 when the metadata store, the broker and the artifact store all answer and
+    (unless LOOPY_READYZ_CHECKS_SANDBOX=0) this host can seal agent code; 503 (with
+    Retry-After) otherwise; store answers are cached for a few seconds. In the operator's
+    unsafe mode the sandbox check passes and `details.sandbox` says "none". No key needed.
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -122,9 +131,12 @@ async def asyncio(
     *,
     client: AuthenticatedClient | Client,
 ) -> HealthStatus | None:
-    """Readiness: the metadata store answers
+    """Readiness: the database, broker and object store answer, and agent code can be sealed
 
-     200 when the metadata store answers a ping, 503 otherwise. No key needed.
+     200 when the metadata store, the broker and the artifact store all answer and
+    (unless LOOPY_READYZ_CHECKS_SANDBOX=0) this host can seal agent code; 503 (with
+    Retry-After) otherwise; store answers are cached for a few seconds. In the operator's
+    unsafe mode the sandbox check passes and `details.sandbox` says "none". No key needed.
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.

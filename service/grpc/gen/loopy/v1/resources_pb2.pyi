@@ -97,6 +97,14 @@ class _FailureReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Failure
     """The model failed the causality or statelessness checks at evaluation."""
     FAILURE_REASON_WORKER_LOST: _FailureReason.ValueType  # 8
     """The worker stopped sending heartbeats (after one re-queue)."""
+    FAILURE_REASON_INFRASTRUCTURE: _FailureReason.ValueType  # 9
+    """Loopy's own infrastructure (a store or the broker) failed: not the agent's code,
+    not charged to the agent.
+    """
+    FAILURE_REASON_SANDBOX_UNAVAILABLE: _FailureReason.ValueType  # 10
+    """The worker could not build the sandbox, so it refused to run agent code (the
+    message says what is missing and how to grant it).
+    """
 
 class FailureReason(_FailureReason, metaclass=_FailureReasonEnumTypeWrapper):
     """Why a run FAILED. UNSPECIFIED on runs that did not fail."""
@@ -118,6 +126,14 @@ FAILURE_REASON_INTEGRITY: FailureReason.ValueType  # 7
 """The model failed the causality or statelessness checks at evaluation."""
 FAILURE_REASON_WORKER_LOST: FailureReason.ValueType  # 8
 """The worker stopped sending heartbeats (after one re-queue)."""
+FAILURE_REASON_INFRASTRUCTURE: FailureReason.ValueType  # 9
+"""Loopy's own infrastructure (a store or the broker) failed: not the agent's code,
+not charged to the agent.
+"""
+FAILURE_REASON_SANDBOX_UNAVAILABLE: FailureReason.ValueType  # 10
+"""The worker could not build the sandbox, so it refused to run agent code (the
+message says what is missing and how to grant it).
+"""
 Global___FailureReason: _TypeAlias = FailureReason  # noqa: Y015
 
 class _RunPurpose:
@@ -936,6 +952,7 @@ class RunSummary(_message.Message):
     DEVICE_NAME_FIELD_NUMBER: _builtins.int
     OVERHEAD_FIELD_NUMBER: _builtins.int
     ARTIFACTS_FIELD_NUMBER: _builtins.int
+    SANDBOX_FIELD_NUMBER: _builtins.int
     val_bpb: _builtins.float
     """The primary metric (validation bits per byte, lower is better)."""
     training_seconds: _builtins.float
@@ -946,6 +963,10 @@ class RunSummary(_message.Message):
     peak_memory_mb: _builtins.float
     mfu_percent: _builtins.float
     device_name: _builtins.str
+    sandbox: _builtins.str
+    """How agent code was contained: "bubblewrap", or "none" when the operator runs
+    workers in the explicit unsafe mode (LOOPY_UNSAFE_NO_SANDBOX).
+    """
     @_builtins.property
     def overhead(self) -> Global___OverheadBreakdown: ...
     @_builtins.property
@@ -966,10 +987,11 @@ class RunSummary(_message.Message):
         device_name: _builtins.str = ...,
         overhead: Global___OverheadBreakdown | None = ...,
         artifacts: _abc.Mapping[_builtins.str, Global___ArtifactRef] | None = ...,
+        sandbox: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_mfu_percent", b"_mfu_percent", "_val_bpb", b"_val_bpb", "mfu_percent", b"mfu_percent", "overhead", b"overhead", "val_bpb", b"val_bpb"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_mfu_percent", b"_mfu_percent", "_val_bpb", b"_val_bpb", "artifacts", b"artifacts", "device_name", b"device_name", "mfu_percent", b"mfu_percent", "num_params", b"num_params", "num_steps", b"num_steps", "overhead", b"overhead", "peak_memory_mb", b"peak_memory_mb", "total_seconds", b"total_seconds", "total_tokens", b"total_tokens", "training_seconds", b"training_seconds", "val_bpb", b"val_bpb"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_mfu_percent", b"_mfu_percent", "_val_bpb", b"_val_bpb", "artifacts", b"artifacts", "device_name", b"device_name", "mfu_percent", b"mfu_percent", "num_params", b"num_params", "num_steps", b"num_steps", "overhead", b"overhead", "peak_memory_mb", b"peak_memory_mb", "sandbox", b"sandbox", "total_seconds", b"total_seconds", "total_tokens", b"total_tokens", "training_seconds", b"training_seconds", "val_bpb", b"val_bpb"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__mfu_percent: _TypeAlias = _typing.Literal["mfu_percent"]  # noqa: Y015
     _WhichOneofArgType__mfu_percent: _TypeAlias = _typing.Literal["_mfu_percent", b"_mfu_percent"]  # noqa: Y015
@@ -1286,6 +1308,7 @@ class Evaluation(_message.Message):
     CREATE_TIME_FIELD_NUMBER: _builtins.int
     FINISH_TIME_FIELD_NUMBER: _builtins.int
     REQUEST_ID_FIELD_NUMBER: _builtins.int
+    SANDBOX_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     id: _builtins.str
     run_id: _builtins.str
@@ -1301,6 +1324,10 @@ class Evaluation(_message.Message):
     """The verdict advanced the head (auto_promote)."""
     failure_message: _builtins.str
     request_id: _builtins.str
+    sandbox: _builtins.str
+    """"none" when any of its runs ran without the sandbox, "bubblewrap" when all that
+    finished were sealed, "" before any finished.
+    """
     @_builtins.property
     def candidate(self) -> Global___SampleStats: ...
     @_builtins.property
@@ -1336,10 +1363,11 @@ class Evaluation(_message.Message):
         create_time: _timestamp_pb2.Timestamp | None = ...,
         finish_time: _timestamp_pb2.Timestamp | None = ...,
         request_id: _builtins.str | None = ...,
+        sandbox: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_delta", b"_delta", "_failure_message", b"_failure_message", "_noise_std", b"_noise_std", "_request_id", b"_request_id", "_z_score", b"_z_score", "candidate", b"candidate", "create_time", b"create_time", "delta", b"delta", "diff_stats", b"diff_stats", "failure_message", b"failure_message", "finish_time", b"finish_time", "noise_std", b"noise_std", "reference", b"reference", "request_id", b"request_id", "z_score", b"z_score"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_delta", b"_delta", "_failure_message", b"_failure_message", "_noise_std", b"_noise_std", "_request_id", b"_request_id", "_z_score", b"_z_score", "candidate", b"candidate", "create_time", b"create_time", "delta", b"delta", "diff_stats", b"diff_stats", "failure_message", b"failure_message", "finish_time", b"finish_time", "id", b"id", "name", b"name", "noise_std", b"noise_std", "promoted", b"promoted", "reference", b"reference", "replicate_run_ids", b"replicate_run_ids", "request_id", b"request_id", "run_id", b"run_id", "state", b"state", "track_id", b"track_id", "verdict", b"verdict", "z_score", b"z_score"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_delta", b"_delta", "_failure_message", b"_failure_message", "_noise_std", b"_noise_std", "_request_id", b"_request_id", "_z_score", b"_z_score", "candidate", b"candidate", "create_time", b"create_time", "delta", b"delta", "diff_stats", b"diff_stats", "failure_message", b"failure_message", "finish_time", b"finish_time", "id", b"id", "name", b"name", "noise_std", b"noise_std", "promoted", b"promoted", "reference", b"reference", "replicate_run_ids", b"replicate_run_ids", "request_id", b"request_id", "run_id", b"run_id", "sandbox", b"sandbox", "state", b"state", "track_id", b"track_id", "verdict", b"verdict", "z_score", b"z_score"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__delta: _TypeAlias = _typing.Literal["delta"]  # noqa: Y015
     _WhichOneofArgType__delta: _TypeAlias = _typing.Literal["_delta", b"_delta"]  # noqa: Y015
@@ -1379,6 +1407,7 @@ class LeaderboardEntry(_message.Message):
     MEAN_VALUE_FIELD_NUMBER: _builtins.int
     RUNS_FIELD_NUMBER: _builtins.int
     IS_HEAD_FIELD_NUMBER: _builtins.int
+    SANDBOX_FIELD_NUMBER: _builtins.int
     rank: _builtins.int
     revision_id: _builtins.str
     author_agent_id: _builtins.str
@@ -1388,6 +1417,8 @@ class LeaderboardEntry(_message.Message):
     mean_value: _builtins.float
     runs: _builtins.int
     is_head: _builtins.bool
+    sandbox: _builtins.str
+    """"none" when any of the revision's runs ran without the sandbox, else "bubblewrap"."""
     def __init__(
         self,
         *,
@@ -1400,10 +1431,11 @@ class LeaderboardEntry(_message.Message):
         mean_value: _builtins.float = ...,
         runs: _builtins.int = ...,
         is_head: _builtins.bool = ...,
+        sandbox: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["author_agent_id", b"author_agent_id", "best_run_id", b"best_run_id", "best_value", b"best_value", "description", b"description", "is_head", b"is_head", "mean_value", b"mean_value", "rank", b"rank", "revision_id", b"revision_id", "runs", b"runs"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["author_agent_id", b"author_agent_id", "best_run_id", b"best_run_id", "best_value", b"best_value", "description", b"description", "is_head", b"is_head", "mean_value", b"mean_value", "rank", b"rank", "revision_id", b"revision_id", "runs", b"runs", "sandbox", b"sandbox"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
