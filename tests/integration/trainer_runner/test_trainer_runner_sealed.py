@@ -114,6 +114,16 @@ def attack():
     # the harness, through every name it might have
     for path in P["harness_files"] + glob.glob("/data/*"):
         try_write(path)
+    # the shards themselves: a training child that could read them could train on fresh
+    # data past its budget; its batches come from the supervisor only
+    notes["harness_readable"] = []
+    for path in P["harness_files"] + glob.glob("/data/**", recursive=True):
+        try:
+            with open(path, "rb") as f:
+                f.read(1)
+            notes["harness_readable"].append(path)
+        except OSError:
+            pass
     # the runner's and the virtual environment's code
     for path in P["code_files"]:
         try_write(path)
@@ -328,6 +338,11 @@ def test_harness_files_keep_their_sha256_and_are_not_linked_into_the_run(probe_r
     assert not [p for p in report["writable"] if "/data/" in p or "harness" in p]
     assert _sha256_tree(planted.harness) == planted.harness_sha
     assert all(p.stat().st_nlink == 1 for p in planted.harness.iterdir())
+
+
+def test_training_child_can_read_no_harness_file(probe_run):
+    _, _, out = probe_run
+    assert _report(out)["notes"]["harness_readable"] == []
 
 
 def test_runner_and_environment_code_is_read_only(probe_run):
@@ -590,10 +605,11 @@ def test_concurrent_victim_run_is_untouched(harness_dir, bigram, tmp_path):
     assert reference.state == "SUCCEEDED", reference.failure_message
     results = {}
 
-    def go(name: str, source: str) -> None:
-        results[name] = run(_config(harness_dir, tmp_path / name, source))
+    def go(name: str, source: str, **overrides) -> None:
+        results[name] = run(_config(harness_dir, tmp_path / name, source, **overrides))
 
-    vandal = threading.Thread(target=go, args=("vandal", VANDAL))
+    # the vandal looks for 8 s after its first report, which starts its budget's clock
+    vandal = threading.Thread(target=go, args=("vandal", VANDAL), kwargs={"budget_s": 10.0})
     vandal.start()
     time.sleep(2.0)  # the vandal is looking while the victim trains and evaluates
     go("victim", bigram)

@@ -10,6 +10,7 @@ from ..types import UNSET, Unset
 
 if TYPE_CHECKING:
     from ..models.overhead_breakdown import OverheadBreakdown
+    from ..models.reported_figures import ReportedFigures
     from ..models.run_summary_artifacts import RunSummaryArtifacts
 
 
@@ -21,12 +22,14 @@ class RunSummary:
     """
     Attributes:
         artifacts (RunSummaryArtifacts | Unset):
+        compute_seconds (float | Unset):  Default: 0.0.
         device_name (str | Unset):  Default: ''.
         mfu_percent (float | None | Unset):
         num_params (int | Unset):  Default: 0.
         num_steps (int | Unset):  Default: 0.
         overhead (OverheadBreakdown | Unset):
         peak_memory_mb (float | Unset):  Default: 0.0.
+        reported (ReportedFigures | Unset):
         sandbox (str | Unset):  Default: ''.
         total_seconds (float | Unset):  Default: 0.0.
         total_tokens (int | Unset):  Default: 0.
@@ -35,12 +38,14 @@ class RunSummary:
     """
 
     artifacts: RunSummaryArtifacts | Unset = UNSET
+    compute_seconds: float | Unset = 0.0
     device_name: str | Unset = ""
     mfu_percent: float | None | Unset = UNSET
     num_params: int | Unset = 0
     num_steps: int | Unset = 0
     overhead: OverheadBreakdown | Unset = UNSET
     peak_memory_mb: float | Unset = 0.0
+    reported: ReportedFigures | Unset = UNSET
     sandbox: str | Unset = ""
     total_seconds: float | Unset = 0.0
     total_tokens: int | Unset = 0
@@ -52,6 +57,8 @@ class RunSummary:
         artifacts: dict[str, Any] | Unset = UNSET
         if not isinstance(self.artifacts, Unset):
             artifacts = self.artifacts.to_dict()
+
+        compute_seconds = self.compute_seconds
 
         device_name = self.device_name
 
@@ -70,6 +77,10 @@ class RunSummary:
             overhead = self.overhead.to_dict()
 
         peak_memory_mb = self.peak_memory_mb
+
+        reported: dict[str, Any] | Unset = UNSET
+        if not isinstance(self.reported, Unset):
+            reported = self.reported.to_dict()
 
         sandbox = self.sandbox
 
@@ -90,6 +101,8 @@ class RunSummary:
         field_dict.update({})
         if artifacts is not UNSET:
             field_dict["artifacts"] = artifacts
+        if compute_seconds is not UNSET:
+            field_dict["compute_seconds"] = compute_seconds
         if device_name is not UNSET:
             field_dict["device_name"] = device_name
         if mfu_percent is not UNSET:
@@ -102,6 +115,8 @@ class RunSummary:
             field_dict["overhead"] = overhead
         if peak_memory_mb is not UNSET:
             field_dict["peak_memory_mb"] = peak_memory_mb
+        if reported is not UNSET:
+            field_dict["reported"] = reported
         if sandbox is not UNSET:
             field_dict["sandbox"] = sandbox
         if total_seconds is not UNSET:
@@ -118,6 +133,7 @@ class RunSummary:
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         from ..models.overhead_breakdown import OverheadBreakdown
+        from ..models.reported_figures import ReportedFigures
         from ..models.run_summary_artifacts import RunSummaryArtifacts
 
         d = dict(src_dict)
@@ -127,6 +143,8 @@ class RunSummary:
             artifacts = UNSET
         else:
             artifacts = RunSummaryArtifacts.from_dict(_artifacts)
+
+        compute_seconds = d.pop("compute_seconds", UNSET)
 
         device_name = d.pop("device_name", UNSET)
 
@@ -152,6 +170,13 @@ class RunSummary:
 
         peak_memory_mb = d.pop("peak_memory_mb", UNSET)
 
+        _reported = d.pop("reported", UNSET)
+        reported: ReportedFigures | Unset
+        if isinstance(_reported, Unset):
+            reported = UNSET
+        else:
+            reported = ReportedFigures.from_dict(_reported)
+
         sandbox = d.pop("sandbox", UNSET)
 
         total_seconds = d.pop("total_seconds", UNSET)
@@ -171,12 +196,14 @@ class RunSummary:
 
         run_summary = cls(
             artifacts=artifacts,
+            compute_seconds=compute_seconds,
             device_name=device_name,
             mfu_percent=mfu_percent,
             num_params=num_params,
             num_steps=num_steps,
             overhead=overhead,
             peak_memory_mb=peak_memory_mb,
+            reported=reported,
             sandbox=sandbox,
             total_seconds=total_seconds,
             total_tokens=total_tokens,
