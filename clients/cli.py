@@ -303,17 +303,20 @@ def cmd_propose(loopy: Any, args: argparse.Namespace) -> int:
     if args.json:
         _emit(result)
         return 0
+    # The id alone on stdout (REVISION=$(loopy propose ...)); the rest for the person.
     revision = result["revision"]
     stats = revision.get("stats") or {}
     note = " (already proposed before)" if result.get("already_exists") else ""
     note += " (rebased onto the head)" if result.get("rebased") else ""
-    print(f"revision {revision['id']}{note}")
+    print(revision["id"])
     print(
-        f"  +{stats.get('lines_added', 0)} -{stats.get('lines_removed', 0)} lines: {revision['description']}"
+        f"  revision{note}: +{stats.get('lines_added', 0)} -{stats.get('lines_removed', 0)} "
+        f"lines: {revision['description']}",
+        file=sys.stderr,
     )
     if result.get("existing_run_ids"):
-        print(f"  runs of it already: {', '.join(result['existing_run_ids'])}")
-    print(f"next: loopy launch {args.track} {revision['id']}")
+        print(f"  runs of it already: {', '.join(result['existing_run_ids'])}", file=sys.stderr)
+    print(f"next: loopy launch {args.track} {revision['id']}", file=sys.stderr)
     return 0
 
 
@@ -342,6 +345,7 @@ def cmd_launch(loopy: Any, args: argparse.Namespace) -> int:
 def cmd_watch(loopy: Any, args: argparse.Namespace) -> int:
     """A progress bar over the time budget (from the metric points' wall seconds), with
     step, loss and tokens/s; then the summary. --json: the finished run only."""
+    import httpx
     from loopy_sdk import TERMINAL_RUN_STATES
 
     run = loopy.get_run(args.run)
@@ -397,11 +401,7 @@ def cmd_watch(loopy: Any, args: argparse.Namespace) -> int:
                         progress.update(task, state=state, stats=stats())
                         if time.monotonic() >= deadline:
                             break
-                except Exception as error:  # a dropped stream: resume from after_seq
-                    import httpx
-
-                    if not isinstance(error, httpx.TransportError):
-                        raise
+                except httpx.TransportError:  # a dropped stream: resume from after_seq
                     time.sleep(1.0)
         run = loopy.get_run(args.run)
         if run.state.value == "SUCCEEDED":

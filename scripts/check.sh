@@ -2,7 +2,7 @@
 # Static checks: lint, format, types, proto lint and generated-code drift.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-LINTED="service trainer tests bench clients/mcp clients/python/loopy_sdk"
+LINTED="service trainer tests bench clients/cli.py clients/mcp clients/python/loopy_sdk"
 ruff check $LINTED
 ruff format --check $LINTED
 mypy service trainer

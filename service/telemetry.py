@@ -66,15 +66,6 @@ class Telemetry:
             self.registry.register(StoreCollector(store))
         self._lock = threading.Lock()
 
-    # Kept for callers of the HTTP-only version.
-    @property
-    def requests(self) -> Counter:
-        return self.http_requests
-
-    @property
-    def latency(self) -> Histogram:
-        return self.http_latency
-
     def exposition(self) -> bytes:
         """The text format; reads the store, so call it off the event loop."""
         with self._lock:

@@ -255,4 +255,4 @@ def e2e() -> Any:
     """Helpers for the test modules (a conftest is not importable under importlib)."""
     from types import SimpleNamespace
 
-    return SimpleNamespace(cli_env=cli_env, free_port=free_port, repo=REPO)
+    return SimpleNamespace(cli_env=cli_env, free_port=free_port, repo=REPO, LoopyUp=LoopyUp)

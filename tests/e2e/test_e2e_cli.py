@@ -53,20 +53,18 @@ def test_propose_launch_watch_evaluate(up, loopy_cli, tmp_path: Path) -> None:  
     head = as_json(loopy_cli(up.data_dir, "program", "baseline", "--json"))["head_revision"]
 
     # --replace, human output: the revision id and the next command.
-    said = ok(
-        loopy_cli(
-            up.data_dir,
-            "propose",
-            "baseline",
-            "--replace",
-            "WARMDOWN_RATIO = 0.5",
-            "WARMDOWN_RATIO = 0.45",
-            "-m",
-            "shorter warm-down",
-        )
+    said = loopy_cli(
+        up.data_dir,
+        "propose",
+        "baseline",
+        "--replace",
+        "WARMDOWN_RATIO = 0.5",
+        "WARMDOWN_RATIO = 0.45",
+        "-m",
+        "shorter warm-down",
     )
-    revision = said.split()[1]
-    assert len(revision) == 64 and f"loopy launch baseline {revision}" in said
+    revision = ok(said).strip()  # the id alone: REVISION=$(loopy propose ...)
+    assert len(revision) == 64 and f"loopy launch baseline {revision}" in said.stderr
 
     # --diff and --file, --json: the ProposeEditResult.
     source = as_json(loopy_cli(up.data_dir, "program", "baseline", "--json"))
@@ -149,14 +147,21 @@ def test_promote_and_cancel(up, loopy_cli) -> None:  # type: ignore[no-untyped-d
     promoted = as_json(loopy_cli(up.data_dir, "promote", "baseline", head_run, "--json"))
     assert promoted["head_revision"] == track["head_revision"]  # the head already: idempotent
 
-    queued = as_json(loopy_cli(up.data_dir, "launch", "baseline", "--json"))
-    cancelled = as_json(loopy_cli(up.data_dir, "cancel", queued["id"], "--json"))
-    assert cancelled["id"] == queued["id"]
-    refused = loopy_cli(up.data_dir, "promote", "baseline", queued["id"])
-    watched = loopy_cli(up.data_dir, "watch", queued["id"], "--json", timeout_s=120)
+    # Three runs for one worker: the last one still waits when the cancel arrives, unless
+    # the machine is fast enough to finish all three first (then the refusal is checked).
+    launched = [as_json(loopy_cli(up.data_dir, "launch", "baseline", "--json")) for _ in range(3)]
+    last = launched[-1]["id"]
+    cancel = loopy_cli(up.data_dir, "cancel", last, "--json")
+    if cancel.returncode != 0:
+        problem = json.loads(cancel.stderr)["error"]
+        assert problem["code"] == "FAILED_PRECONDITION" and problem["next_step"], problem
+        return
+    assert json.loads(cancel.stdout)["id"] == last
+    watched = loopy_cli(up.data_dir, "watch", last, "--json", timeout_s=120)
     final = json.loads(watched.stdout)
     assert watched.returncode == (0 if final["state"] == "SUCCEEDED" else 1)  # scripts can tell
     if final["state"] != "SUCCEEDED":  # cancelled before it finished: not promotable
+        refused = loopy_cli(up.data_dir, "promote", "baseline", last)
         assert refused.returncode == 1
         assert "error: FAILED_PRECONDITION" in refused.stderr
         assert "what to do:" in refused.stderr

@@ -157,3 +157,20 @@ def test_busy_port_names_the_flag(up, e2e, tmp_path) -> None:  # type: ignore[no
     )
     assert grpc_taken.returncode == 1
     assert f"{up.grpc_port}" in grpc_taken.stderr and "--grpc-port PORT" in grpc_taken.stderr
+
+
+def test_grafana_dashboard_queries_series_that_exist(up, e2e) -> None:  # type: ignore[no-untyped-def]
+    import json
+
+    dashboard = json.loads((e2e.repo / "deploy" / "grafana" / "loopy.json").read_text())
+    used = {
+        name
+        for panel in dashboard["panels"]
+        for target in panel["targets"]
+        for name in re.findall(r"\bloopy_\w+", target["expr"])
+    }
+    text = httpx.get(f"{up.base_url}/metrics", timeout=30).text
+    exposed = set(re.findall(r"^# TYPE (\w+) ", text, flags=re.M))
+    for name in used:
+        family = re.sub(r"_(bucket|count|sum|total)$", "", name)
+        assert family in exposed or name in exposed, f"the dashboard queries {name}, not exposed"

@@ -85,8 +85,26 @@ SSE_QUIET_S = 20.0
 MAX_STREAM_FAILURES = 3  # then wait_for_run polls GetRun for the rest of its time
 
 
-def connect(base_url: str, api_key: str, *, timeout_s: float = DEFAULT_TIMEOUT_S) -> LoopyClient:
-    """A client for the Loopy API at `base_url` (e.g. http://127.0.0.1:8000) with an API key."""
+def connect(
+    base_url: str | None = None,
+    api_key: str | None = None,
+    *,
+    timeout_s: float = DEFAULT_TIMEOUT_S,
+) -> LoopyClient:
+    """A client for the Loopy API at `base_url` (e.g. http://127.0.0.1:8000) with an API key.
+
+    Either left out comes from LOOPY_URL / LOOPY_API_KEY, else from the service that
+    `loopy up` runs on this machine (its URL and admin key in the data dir)."""
+    if base_url is None or api_key is None:
+        from loopy_sdk.local import discover
+
+        found = discover()
+        base_url = base_url or found.url
+        api_key = api_key or found.api_key
+        if not api_key:
+            raise ValueError(
+                f"no API key: pass one, set LOOPY_API_KEY, or start `loopy up` ({found.key_from})"
+            )
     return LoopyClient(base_url, api_key, timeout_s=timeout_s)
 
 

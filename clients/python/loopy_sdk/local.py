@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,7 +20,7 @@ ENDPOINT_FILE = Path("run") / "api.json"
 ADMIN_KEY_FILE = "admin.key"
 
 
-def default_data_dir(environ: dict[str, str] | None = None) -> Path:
+def default_data_dir(environ: Mapping[str, str] | None = None) -> Path:
     env = os.environ if environ is None else environ
     if env.get("LOOPY_DATA_DIR"):
         return Path(env["LOOPY_DATA_DIR"])
@@ -59,7 +60,7 @@ class Target:
     data_dir: Path
 
 
-def discover(environ: dict[str, str] | None = None) -> Target:
+def discover(environ: Mapping[str, str] | None = None) -> Target:
     env = os.environ if environ is None else environ
     data_dir = default_data_dir(env)
     record = running_endpoint(data_dir)
