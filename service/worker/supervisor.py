@@ -34,6 +34,7 @@ from service.domain.models import (
 )
 from service.domain.service import Loopy
 from service.worker.cache import HarnessCache
+from service.worker.speed_probe import measure_speed
 
 log = structlog.get_logger(__name__)
 
@@ -318,6 +319,7 @@ class RunExecutor:
         if out_dir.exists():
             shutil.rmtree(out_dir)
         out_dir.mkdir(parents=True)
+        speed = measure_speed(self.device)  # the machine's speed now, before the child trains
         result = self._train(assignment.source, run, harness_dir, out_dir, forwarder, cancel)
         forwarder.close()  # every point is stored before the run is marked finished
         heartbeat.stop()
@@ -332,6 +334,8 @@ class RunExecutor:
         artifacts = self._upload(run.id, assignment.source, result)
         upload_s = time.monotonic() - upload_started
         outcome = _outcome(result, _queue_wait_seconds(run), fetch_s, upload_s, artifacts)
+        if outcome.summary is not None:
+            outcome.summary.speed_probe = speed
         done = self.core.complete_run(run.id, self.worker_id, outcome)
         bound.info(
             "run.finished",
@@ -361,6 +365,7 @@ class RunExecutor:
             budget_s=float(run.time_budget_s),
             device=self.device,
             seed=int(run.seed),
+            token_budget=int(run.token_budget),
             out_dir=str(out_dir),
             **options,
         )

@@ -460,6 +460,7 @@ class _Run:
             "seq_len": self.harness.seq_len,
             "bos_token_id": self.harness.bos_token_id,
             "budget_s": cfg.budget_s,
+            "token_budget": cfg.token_budget,
             "seed": cfg.seed,
             "options": cfg.options,
             "clock_deadline": spawn_time + self.startup_allowance,

@@ -6,6 +6,8 @@ from typing import Any, Self, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
+from ..types import UNSET, Unset
+
 T = TypeVar("T", bound="LeaderboardEntry")
 
 
@@ -22,6 +24,7 @@ class LeaderboardEntry:
         rank (int):
         revision_id (str):
         runs (int):
+        kept (bool | Unset):  Default: False.
     """
 
     author_agent_id: str
@@ -33,6 +36,7 @@ class LeaderboardEntry:
     rank: int
     revision_id: str
     runs: int
+    kept: bool | Unset = False
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -54,6 +58,8 @@ class LeaderboardEntry:
 
         runs = self.runs
 
+        kept = self.kept
+
         field_dict: dict[str, Any] = {}
         field_dict.update(self.additional_properties)
         field_dict.update(
@@ -69,6 +75,8 @@ class LeaderboardEntry:
                 "runs": runs,
             }
         )
+        if kept is not UNSET:
+            field_dict["kept"] = kept
 
         return field_dict
 
@@ -93,6 +101,8 @@ class LeaderboardEntry:
 
         runs = d.pop("runs")
 
+        kept = d.pop("kept", UNSET)
+
         leaderboard_entry = cls(
             author_agent_id=author_agent_id,
             best_run_id=best_run_id,
@@ -103,6 +113,7 @@ class LeaderboardEntry:
             rank=rank,
             revision_id=revision_id,
             runs=runs,
+            kept=kept,
         )
 
         leaderboard_entry.additional_properties = d

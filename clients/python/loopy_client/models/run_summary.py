@@ -27,6 +27,7 @@ class RunSummary:
         num_steps (int | Unset):  Default: 0.
         overhead (OverheadBreakdown | Unset):
         peak_memory_mb (float | Unset):  Default: 0.0.
+        speed_probe (float | None | Unset):
         total_seconds (float | Unset):  Default: 0.0.
         total_tokens (int | Unset):  Default: 0.
         training_seconds (float | Unset):  Default: 0.0.
@@ -40,6 +41,7 @@ class RunSummary:
     num_steps: int | Unset = 0
     overhead: OverheadBreakdown | Unset = UNSET
     peak_memory_mb: float | Unset = 0.0
+    speed_probe: float | None | Unset = UNSET
     total_seconds: float | Unset = 0.0
     total_tokens: int | Unset = 0
     training_seconds: float | Unset = 0.0
@@ -68,6 +70,12 @@ class RunSummary:
             overhead = self.overhead.to_dict()
 
         peak_memory_mb = self.peak_memory_mb
+
+        speed_probe: float | None | Unset
+        if isinstance(self.speed_probe, Unset):
+            speed_probe = UNSET
+        else:
+            speed_probe = self.speed_probe
 
         total_seconds = self.total_seconds
 
@@ -98,6 +106,8 @@ class RunSummary:
             field_dict["overhead"] = overhead
         if peak_memory_mb is not UNSET:
             field_dict["peak_memory_mb"] = peak_memory_mb
+        if speed_probe is not UNSET:
+            field_dict["speed_probe"] = speed_probe
         if total_seconds is not UNSET:
             field_dict["total_seconds"] = total_seconds
         if total_tokens is not UNSET:
@@ -146,6 +156,15 @@ class RunSummary:
 
         peak_memory_mb = d.pop("peak_memory_mb", UNSET)
 
+        def _parse_speed_probe(data: object) -> float | None | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            return cast(float | None | Unset, data)
+
+        speed_probe = _parse_speed_probe(d.pop("speed_probe", UNSET))
+
         total_seconds = d.pop("total_seconds", UNSET)
 
         total_tokens = d.pop("total_tokens", UNSET)
@@ -169,6 +188,7 @@ class RunSummary:
             num_steps=num_steps,
             overhead=overhead,
             peak_memory_mb=peak_memory_mb,
+            speed_probe=speed_probe,
             total_seconds=total_seconds,
             total_tokens=total_tokens,
             training_seconds=training_seconds,
