@@ -258,13 +258,20 @@ def mixture_e_value(diffs: Sequence[float], g: float = PRIOR_EFFECT_VARIANCE) ->
     n = len(diffs)
     if n < 2:
         return 1.0
-    nu = n - 1
-    c = 1.0 + n * g
     mean = statistics.fmean(diffs)
     sd = statistics.stdev(diffs)
     if sd == 0.0:
-        return 1.0 if mean == 0.0 else c ** (nu / 2.0)
-    t2 = n * mean * mean / (sd * sd)
+        return 1.0 if mean == 0.0 else (1.0 + n * g) ** ((n - 1) / 2.0)
+    return mixture_e_value_from_t(mean / (sd / math.sqrt(n)), n, g)
+
+
+def mixture_e_value_from_t(t: float, n: int, g: float = PRIOR_EFFECT_VARIANCE) -> float:
+    """The factor of `mixture_e_value` from the one-sample t statistic of n values."""
+    if n < 2:
+        return 1.0
+    nu = n - 1
+    c = 1.0 + n * g
+    t2 = t * t
     log_e = -0.5 * math.log(c) - (nu + 1) / 2.0 * (math.log1p(t2 / (c * nu)) - math.log1p(t2 / nu))
     return math.exp(log_e)
 
@@ -325,6 +332,17 @@ def sequential_decision(
             )
         if mean <= 0 and n >= MIN_PAIRS_FOR_FUTILITY:
             return result(Verdict.DISCARD, f"no gain after {n} pairs (mean {mean:.4g})")
+        if n >= MIN_PAIRS_FOR_FUTILITY and pairs_left > 0 and std:
+            # Curtail: even if the gain held at its current size for every pair left, the
+            # e-value would stay below the threshold. Stopping early never adds a KEEP.
+            last = n + pairs_left
+            projected = mixture_e_value_from_t(mean / std * math.sqrt(last), last)
+            if projected < threshold:
+                return result(
+                    Verdict.INCONCLUSIVE,
+                    f"a gain of {mean:.4g} after {n} pairs could not reach e = {threshold:.3g} "
+                    f"within {last} pairs (projected {projected:.3g}): stopped early",
+                )
     if pairs_left > 0:
         return result(None, f"e = {e:.3g} of {threshold:.3g} after {n} pairs: more pairs")
     if mean is None or mean <= 0:
@@ -404,7 +422,10 @@ def speed_check(
     """Compare the machine speeds of the two sides over the pairs that have both probes.
 
     Confounded when the geometric-mean speed ratio is off by more than `tolerance`
-    AND by more than 3 standard errors of the log ratios (the probes' noise).
+    AND significantly so: a two-sided paired t-test of the log ratios at 1 % (Student's t
+    with n - 1 degrees of freedom, the scatter floored at the probe's own noise). Random
+    load differences that cancel out across pairs only add noise to the gains, which the
+    e-value accounts for; a one-sided machine does not cancel. One pair cannot tell.
     """
     logs = [
         math.log(p.candidate_speed / p.reference_speed)
@@ -428,7 +449,9 @@ def speed_check(
     noise = max(scatter, PROBE_NOISE_FLOOR) / math.sqrt(len(logs))
     check.speed_ratio = math.exp(mean_log)
     check.ratio_noise = noise
-    check.confounded = abs(mean_log) > math.log1p(tolerance) and abs(mean_log) > 3.0 * noise
+    if len(logs) >= 2:
+        critical = t_quantile(0.995, len(logs) - 1) * noise
+        check.confounded = abs(mean_log) > max(math.log1p(tolerance), critical)
     return check
 
 

@@ -162,7 +162,7 @@ class DecisionPolicy(msgspec.Struct, kw_only=True):
     k_sigma: float = 2.0  # unused since decisions v2 (kept for old clients)
     min_delta: float = 0.0  # KEEP also needs the mean paired gain above this
     auto_promote: bool = False  # a KEEP advances the head by itself
-    max_pairs: int = 8  # an evaluation stops after this many pairs at the latest
+    max_pairs: int = 12  # an evaluation stops after this many pairs at the latest
     fdr_alpha: float = 0.05  # the track's false-discovery budget (LORD++)
     speed_tolerance: float = 0.10  # relative machine-speed gap that confounds a comparison
 

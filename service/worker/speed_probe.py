@@ -14,9 +14,11 @@ import statistics
 import time
 from typing import Any
 
-# 5 blocks x 16 products of 192x192 float32 matrices: ~1.1 GFLOP, well under 0.2 s on
-# a loaded laptop core, ~1 ms on a GPU. The median block resists one-off hiccups.
-SIZE = 192
+# 5 blocks x 16 products of 128x128 float32 matrices on one thread: ~0.34 GFLOP, a few
+# ms on an idle core, ~0.1 s when six processes share it; ~1 ms on a GPU. One thread,
+# so the figure is a core's share of the machine (what a busy host takes away), not
+# how many idle cores a BLAS could grab. The median block resists one-off hiccups.
+SIZE = 128
 PRODUCTS_PER_BLOCK = 16
 BLOCKS = 5
 FLOP_PER_BLOCK = 2.0 * SIZE**3 * PRODUCTS_PER_BLOCK
@@ -28,7 +30,9 @@ def measure_speed(device: str = "cpu") -> float | None:
         import torch
     except ImportError:  # pragma: no cover - the worker always has torch
         return None
+    threads = torch.get_num_threads()
     try:
+        torch.set_num_threads(1)  # restored below: the worker's own setting is untouched
         dev = torch.device(device)
         gen = torch.Generator(device="cpu").manual_seed(0)
         a = torch.randn(SIZE, SIZE, generator=gen).to(dev)
@@ -48,6 +52,8 @@ def measure_speed(device: str = "cpu") -> float | None:
         return float(statistics.median(rates))
     except Exception:  # a probe must never fail a run
         return None
+    finally:
+        torch.set_num_threads(threads)
 
 
 def _sync(dev: Any) -> Any:

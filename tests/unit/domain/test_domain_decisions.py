@@ -114,6 +114,16 @@ def test_sequential_test_stops_early_on_a_clear_gain_or_loss():
     assert statistics.fmean(n for _, n in losses) < 5
 
 
+def test_sequential_decision_stops_early_when_the_threshold_is_out_of_reach():
+    # After 4 pairs a small, noisy gain projected over every pair left stays far below the
+    # threshold: stop now (never a KEEP, so the error guarantee is untouched).
+    diffs = [0.01, -0.005, 0.012, -0.004]
+    d = sequential_decision(diffs, 0.001, POLICY, pairs_left=8)
+    assert d.verdict is Verdict.INCONCLUSIVE and "stopped early" in d.reason
+    # A strong gain with pairs left goes on.
+    assert sequential_decision([0.1, 0.12, 0.09, 0.11], 1e-4, POLICY, pairs_left=8).verdict is None
+
+
 def test_sequential_decision_runs_out_of_pairs():
     d = sequential_decision([0.1, -0.05, 0.08, 0.02], 0.001, POLICY, pairs_left=0)
     assert d.verdict is Verdict.INCONCLUSIVE and d.e_value < d.threshold == 1000
@@ -266,13 +276,14 @@ def test_evaluation_goes_round_by_round_and_reports_pairs_used(world):
     alice = world.agent("alice")
     _, run = candidate(world, alice, track)
     evaluation = world.core.evaluate(alice, run.id, EvaluateRequest())
-    # A small gain within the noise: the evaluation uses every pair, then says so.
+    # A small gain within the noise: round after round until, at 4 pairs, even 6 pairs
+    # at that gain could not reach the threshold: it stops early, INCONCLUSIVE.
     gains = [0.01, -0.005, 0.012, -0.004, 0.008, 0.0]
     done = settle(world, evaluation, lambda i: 1.50 - gains[i], lambda i: 1.50)
     assert done.state is EvaluationState.DONE and done.verdict is Verdict.INCONCLUSIVE
-    assert len(done.pairs) == 6 and done.pairs_used == 6
-    assert len(done.replicate_run_ids) == 11  # every run but the evaluated one
-    assert done.candidate.n == done.reference.n == 6
+    assert len(done.pairs) == 4 and done.pairs_used == 4 and "stopped early" in done.reason
+    assert len(done.replicate_run_ids) == 7  # every run but the evaluated one
+    assert done.candidate.n == done.reference.n == 4
     diffs = [p.difference for p in done.pairs]
     assert done.delta == pytest.approx(statistics.fmean(diffs))
     assert done.interval_low < done.delta < done.interval_high

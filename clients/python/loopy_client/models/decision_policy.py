@@ -19,7 +19,7 @@ class DecisionPolicy:
         calibration_runs (int | Unset):  Default: 3.
         fdr_alpha (float | Unset):  Default: 0.05.
         k_sigma (float | Unset):  Default: 2.0.
-        max_pairs (int | Unset):  Default: 8.
+        max_pairs (int | Unset):  Default: 12.
         min_delta (float | Unset):  Default: 0.0.
         replicates (int | Unset):  Default: 2.
         speed_tolerance (float | Unset):  Default: 0.1.
@@ -29,7 +29,7 @@ class DecisionPolicy:
     calibration_runs: int | Unset = 3
     fdr_alpha: float | Unset = 0.05
     k_sigma: float | Unset = 2.0
-    max_pairs: int | Unset = 8
+    max_pairs: int | Unset = 12
     min_delta: float | Unset = 0.0
     replicates: int | Unset = 2
     speed_tolerance: float | Unset = 0.1
