@@ -1507,10 +1507,14 @@ class Loopy:
         equivalent = self._revision_ast_hash(candidate_rev) == self._revision_ast_hash(
             reference_rev
         ) and bool(self._revision_ast_hash(candidate_rev))
+        # Code equivalent to a revision already judged against this reference: its verdict.
+        earlier = (
+            None if equivalent else self._judged_twin(track, candidate_rev, reference_revision)
+        )
         agent = self._agent(principal.agent_id)
         twin: Run | None = None
         first_round_extra = 0
-        if not equivalent:
+        if not equivalent and earlier is None:
             twin = (
                 reference_run
                 if reference_run is not None and reference_run.seed == run.seed
@@ -1569,6 +1573,21 @@ class Loopy:
             self.meta.put_evaluation(evaluation)
             log.info("evaluation.equivalent", evaluation_id=eval_id, run_id=run.id)
             return evaluation
+        if earlier is not None:
+            assert earlier.verdict is not None
+            evaluation.state = EvaluationState.DONE
+            evaluation.verdict = Verdict.EQUIVALENT
+            evaluation.equivalent_to = earlier.candidate.revision_id
+            evaluation.finish_time = now
+            evaluation.method = "AST equivalence"
+            evaluation.reason = (
+                f"the candidate's code is revision {earlier.candidate.revision_id[:12]}'s once "
+                f"comments, docstrings and formatting are dropped; evaluation {earlier.id} "
+                f"of that revision against this reference said {earlier.verdict.value}"
+            )
+            self.meta.put_evaluation(evaluation)
+            log.info("evaluation.equivalent", evaluation_id=eval_id, earlier=earlier.id)
+            return evaluation
 
         # Draw this test's level from the track's false-discovery budget (LORD++), using
         # the KEEPs known now (asynchronous LORD: pending tests count as non-discoveries).
@@ -1616,6 +1635,25 @@ class Loopy:
             level=evaluation.level,
         )
         return self._try_finish_evaluation(evaluation)
+
+    def _judged_twin(
+        self, track: Track, candidate: Revision, reference_revision: str
+    ) -> Evaluation | None:
+        """The newest decided evaluation, against this reference, of a revision whose code
+        is behaviourally identical to the candidate's."""
+        twins = set(self._equivalents(track.id, candidate))
+        if not twins:
+            return None
+        decided = (Verdict.KEEP, Verdict.DISCARD, Verdict.INCONCLUSIVE)
+        for evaluation in reversed(self.meta.list_evaluations(track.id)):
+            if (
+                evaluation.candidate.revision_id in twins
+                and evaluation.reference.revision_id == reference_revision
+                and evaluation.state is EvaluationState.DONE
+                and evaluation.verdict in decided
+            ):
+                return evaluation
+        return None
 
     def _reusable_reference(self, track: Track, reference_revision: str, run: Run) -> Run | None:
         """A finished reference run with the candidate's seed whose machine speed matches

@@ -378,6 +378,32 @@ def test_equivalent_code_is_reported_and_answered_without_a_run(world):
     assert different.equivalent_to == []
 
 
+def test_code_equivalent_to_a_judged_revision_gets_its_answer_at_once(world):
+    track = calibrated_track(world)
+    alice = world.agent("alice")
+    _, run = candidate(world, alice, track, lr="0.2")
+    judged = world.core.evaluate(alice, run.id, EvaluateRequest())
+    rng = random.Random(4)
+    judged = settle(world, judged, noisy(rng, 2.4), noisy(rng, 1.5))
+    assert judged.verdict is Verdict.DISCARD
+    # The same idea again, reformatted and commented: no run, no level drawn.
+    again = world.core.propose_edit(
+        alice, track.id, sr("LR = 0.01  # learning rate", "LR = 0.2  # try a big step")
+    )
+    assert again.equivalent_to == [judged.candidate.revision_id]
+    rerun = world.core.launch_run(
+        alice, LaunchRunRequest(track_id=track.id, revision_id=again.revision.id)
+    )
+    tests_before = world.core.get_track(alice, track.id).error_budget.tests
+    submitted = len(world.dispatcher.submitted)
+    answer = world.core.evaluate(alice, rerun.id, EvaluateRequest())
+    assert answer.verdict is Verdict.EQUIVALENT and answer.state is EvaluationState.DONE
+    assert answer.equivalent_to == judged.candidate.revision_id
+    assert judged.id in answer.reason and "DISCARD" in answer.reason
+    assert len(world.dispatcher.submitted) == submitted
+    assert world.core.get_track(alice, track.id).error_budget.tests == tests_before
+
+
 def test_error_budget_is_spent_per_evaluation_and_paid_back_by_a_keep(world):
     track = calibrated_track(world)
     alice = world.agent("alice")
