@@ -35,8 +35,9 @@ false-KEEP rate among null edits, detection rate among real gains, the share of
 false KEEPs among KEEPs (FDP), runs per edit, CONFOUNDED share.
 
 `--probe-series FILE` (CSV t,gflops written by sampling the speed probe every few
-seconds) prints the measured lag-1 correlation of log speed at the spacing of two
-back-to-back runs, to set --rho.
+seconds) prints the spread of log speed, the correlation of two snapshots
+`--spacing-s` apart and the correlation of the mean speed of consecutive windows of
+that length (what two back-to-back runs see), to set --rho.
 """
 
 from __future__ import annotations
@@ -198,7 +199,7 @@ def make_noise(args: argparse.Namespace) -> Noise:
 def lag_correlation(path: str, spacing_s: float) -> tuple[float, float, int]:
     """(lag correlation of log speed at ~spacing_s, sd of log speed, samples)."""
     with open(path) as f:
-        rows = [(float(r["t"]), float(r["gflops"])) for r in csv.DictReader(f)]
+        rows = [(float(r["t"]), float(r["gflops"])) for r in csv.DictReader(f) if r.get("gflops")]
     logs = [math.log(g) for _, g in rows]
     times = [t for t, _ in rows]
     pairs = []
@@ -211,6 +212,22 @@ def lag_correlation(path: str, spacing_s: float) -> tuple[float, float, int]:
     a = [p[0] for p in pairs]
     b = [p[1] for p in pairs]
     return statistics.correlation(a, b), statistics.stdev(logs), len(rows)
+
+
+def window_correlation(path: str, window_s: float) -> tuple[float, int]:
+    """Correlation of the mean log speed of consecutive windows of window_s seconds: the
+    load two back-to-back runs of that length see (and the number of windows)."""
+    with open(path) as f:
+        rows = [
+            (float(r["t"]), math.log(float(r["gflops"])))
+            for r in csv.DictReader(f)
+            if r.get("gflops")
+        ]
+    windows: dict[int, list[float]] = {}
+    for t, value in rows:
+        windows.setdefault(int(t // window_s), []).append(value)
+    means = [statistics.fmean(windows[k]) for k in sorted(windows)]
+    return statistics.correlation(means[:-1], means[1:]), len(means)
 
 
 def main() -> None:
@@ -230,9 +247,11 @@ def main() -> None:
     args = parser.parse_args()
     if args.probe_series:
         rho, sd, n = lag_correlation(args.probe_series, args.spacing_s)
+        window_rho, windows = window_correlation(args.probe_series, args.spacing_s)
         print(
-            f"probe series: {n} samples, sd(log speed) = {sd:.3f}, "
-            f"corr at {args.spacing_s:g} s = {rho:.2f}"
+            f"probe series: {n} samples, sd(log speed) = {sd:.3f}, snapshot corr at "
+            f"{args.spacing_s:g} s = {rho:.2f}, corr of consecutive {args.spacing_s:g} s "
+            f"window means = {window_rho:.2f} ({windows} windows)"
         )
     noise = make_noise(args)
     sd_pair = math.sqrt(2 * noise.beta**2 * (1 - args.rho) + 2 * noise.sigma_seed**2)
