@@ -22,9 +22,15 @@ Decisions recorded here (the contract transports and agents rely on):
 - Edits always land on the head: an edit made on any other base (an older head,
   or a sibling revision) is three-way merged onto the head, and the head becomes
   the new revision's parent.
-- Promotion: the expected head defaults to the run's revision's parent (the head
-  the edit was made on, or rebased onto). Promoting the revision that already is
-  the head returns the track unchanged (promotion is idempotent).
+- Promotion moves the head on evidence only: a DONE evaluation with verdict KEEP
+  whose reference is the current head (the CAS expects that reference), or an
+  admin's `force` with a reason. Every head change is recorded (HeadChange) in the
+  same write as the CAS. Promoting the revision that already is the head returns
+  the track unchanged (promotion is idempotent).
+- Evaluations are paired and sequential (service.domain.decisions): rounds of
+  same-seed pairs until the e-value is decisive; each draws its level from the
+  track's LORD++ budget when it starts; code equivalent to the reference (or to a
+  revision already judged against it) is answered at once, without a run.
 - Compute quota: a run is charged its `training_seconds` when it completes; a
   cancelled running run is charged its wall time so far (capped at the budget).
 - Paging: page_size 0 or None means the default; above the maximum it is capped
