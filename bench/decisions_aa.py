@@ -9,8 +9,8 @@ then, through the HTTP API:
   EQUIVALENT at once (no run);
 - `--aa` seed-only edits (`torch.manual_seed(ctx.seed + k)`: different code, the same
   distribution), each evaluated with the track's policy: none may KEEP;
-- a restored degradation: a known-bad revision (MATRIX_LR / 10) is forced onto the head
-  by the admin, then the original code is evaluated against it: it should KEEP.
+- a restored degradation: a known-bad revision (every learning rate / 100) is forced onto
+  the head by the admin, then the original code is evaluated against it: it should KEEP.
 
 Prints each verdict with the pairs and runs it used, its e-value and threshold, the
 speed ratio and the wall time. `--tiny` uses the e2e tests' one-layer model (seconds per
@@ -193,7 +193,14 @@ def main() -> None:
                 "torch.manual_seed(ctx.seed)", f"torch.manual_seed(ctx.seed + {k})"
             )
             show(f"A/A seed-only #{k}", evaluate(client, source, f"seed + {k}"))
-        bad_source = re.sub(r"MATRIX_LR = 0\.04", "MATRIX_LR = 0.004", head)
+        # Every learning rate / 100: training barely moves, a large known degradation.
+        bad_source = re.sub(
+            r"^((?:MATRIX|EMBEDDING|UNEMBEDDING|SCALAR)_LR) = ([0-9.e-]+)",
+            lambda m: f"{m.group(1)} = {float(m.group(2)) / 100!r}",
+            head,
+            flags=re.MULTILINE,
+        )
+        assert bad_source != head
         bad = client.post(
             "/v1/tracks/baseline/revisions", json={"full_source": bad_source, "description": "bad"}
         ).json()["revision"]["id"]
