@@ -16,6 +16,7 @@ AREAS = [
     "trainer.cli",  # data, train, baseline
     "service.commands",  # serve, keys, config
     "service.worker.cli",  # worker, up
+    "clients.cli",  # tracks, program, propose, launch, watch, ... (over the SDK)
 ]
 
 

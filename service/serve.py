@@ -9,18 +9,24 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import inspect
+import json
+import os
 import signal
 import socket
+import sys
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import structlog
 import uvicorn
 
 from service.domain.service import Loopy
 from service.http.app import create_app
-from service.settings import Settings
+from service.settings import Settings, mask_url
 
 log = structlog.get_logger("loopy.serve")
 
@@ -36,14 +42,16 @@ class _HttpServer(uvicorn.Server):
         yield
 
 
-async def _start_grpc(core: Loopy, settings: Settings) -> tuple[Any, int] | None:
+async def _start_grpc(core: Loopy, settings: Settings, telemetry: Any) -> tuple[Any, int] | None:
     try:
         from service.grpc.server import create_grpc_server
     except ImportError as exc:
         log.warning("grpc.disabled", reason=f"service.grpc.server unavailable: {exc}")
         return None
     address = f"{settings.grpc_host}:{settings.grpc_port}"
-    made = create_grpc_server(core, address, max_request_bytes=settings.max_request_bytes)
+    made = create_grpc_server(
+        core, address, max_request_bytes=settings.max_request_bytes, telemetry=telemetry
+    )
     if inspect.isawaitable(made):
         made = await made
     server, port = made
@@ -66,9 +74,7 @@ async def serve(
     """
     owns_core = core is None
     if core is None:
-        from service.wiring import build_core
-
-        core = build_core(settings)
+        core = open_core(settings)
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     installed: list[signal.Signals] = []
@@ -77,9 +83,12 @@ async def serve(
             loop.add_signal_handler(sig, stop.set)
             installed.append(sig)
 
+    from service.telemetry import Telemetry
+
+    telemetry = Telemetry(core.meta)  # one registry: HTTP and gRPC series on /metrics
     http = _HttpServer(
         uvicorn.Config(
-            create_app(core, settings),
+            create_app(core, settings, telemetry),
             log_config=None,  # our structlog set-up renders uvicorn's records
             access_log=False,
             lifespan="on",
@@ -88,6 +97,7 @@ async def serve(
     )
     grpc_server: Any = None
     http_task: asyncio.Task[None] | None = None
+    endpoint: Path | None = None
     try:
         try:
             # Bind first, so a taken port is one clear error rather than uvicorn's exit.
@@ -99,7 +109,7 @@ async def serve(
                 error=str(exc),
             )
             raise ServeError(
-                f"cannot listen on {settings.http_host}:{settings.http_port}: {exc}"
+                bind_failure_message("HTTP", settings.http_host, settings.http_port, exc)
             ) from exc
         http_port = int(http_socket.getsockname()[1])
         http_task = asyncio.create_task(http.serve(sockets=[http_socket]), name="http")
@@ -109,14 +119,16 @@ async def serve(
             await asyncio.sleep(0.02)
 
         try:
-            started = await _start_grpc(core, settings)
+            started = await _start_grpc(core, settings, telemetry)
         except Exception as exc:  # grpc reports a taken port as RuntimeError
             log.error(
                 "server.bind_failed",
                 address=f"{settings.grpc_host}:{settings.grpc_port}",
                 error=str(exc),
             )
-            raise ServeError(f"cannot start gRPC: {exc}") from exc
+            raise ServeError(
+                bind_failure_message("gRPC", settings.grpc_host, settings.grpc_port, exc)
+            ) from exc
         grpc_port = None
         if started is not None:
             grpc_server, grpc_port = started
@@ -125,6 +137,7 @@ async def serve(
             http=f"http://{settings.http_host}:{http_port}",
             grpc=f"{settings.grpc_host}:{grpc_port}" if grpc_port else None,
         )
+        endpoint = _write_endpoint(settings, http_port, grpc_port)
         if on_ready is not None:
             on_ready(http_port, grpc_port)
 
@@ -139,6 +152,7 @@ async def serve(
         await http_task
         http_task = None
     finally:
+        _remove_endpoint(endpoint)
         for sig in installed:
             loop.remove_signal_handler(sig)
         if grpc_server is not None:
@@ -152,6 +166,38 @@ async def serve(
         log.info("server.stopped")
 
 
+ENDPOINT_FILE = Path("run") / "api.json"  # read by clients (loopy_sdk.local) and `loopy keys`
+
+
+def _write_endpoint(settings: Settings, http_port: int, grpc_port: int | None) -> Path | None:
+    """Tell local clients where this API listens and which database it has open."""
+    path = Path(settings.data_dir) / ENDPOINT_FILE
+    host = settings.http_host if settings.http_host not in ("0.0.0.0", "::") else "127.0.0.1"
+    record = {
+        "pid": os.getpid(),
+        "http_url": f"http://{host}:{http_port}",
+        "grpc_address": f"{settings.grpc_host}:{grpc_port}" if grpc_port else None,
+        "database_url": mask_url(settings.effective_database_url),
+    }
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(record))
+        tmp.replace(path)
+    except OSError as exc:  # a read-only data dir: clients fall back to LOOPY_URL
+        log.warning("server.endpoint_unwritten", path=str(path), error=str(exc))
+        return None
+    return path
+
+
+def _remove_endpoint(path: Path | None) -> None:
+    if path is None:
+        return
+    with contextlib.suppress(OSError, ValueError):
+        if json.loads(path.read_text()).get("pid") == os.getpid():
+            path.unlink()
+
+
 def _close_core(core: Loopy) -> None:
     with contextlib.suppress(Exception):
         core.meta.close()
@@ -162,13 +208,81 @@ def _close_core(core: Loopy) -> None:
 
 
 class ServeError(Exception):
-    """The servers could not start (already logged)."""
+    """The servers could not start; the message says why and what to change."""
+
+
+# The flag and variable that change each listener's port, for the busy-port message.
+_PORT_KNOBS = {
+    "HTTP": ("--http-port", "LOOPY_HTTP_PORT"),
+    "gRPC": ("--grpc-port", "LOOPY_GRPC_PORT"),
+}
+
+
+def bind_failure_message(what: str, host: str, port: int, exc: BaseException) -> str:
+    flag, variable = _PORT_KNOBS[what]
+    text = str(exc)
+    if (isinstance(exc, OSError) and exc.errno == errno.EADDRINUSE) or "in use" in text.lower():
+        return (
+            f"{what} port {port} on {host} is already in use (another Loopy, or another "
+            f"program): stop it, or pick a free port with {flag} PORT (or {variable})"
+        )
+    if what == "gRPC" and "bind" in text.lower():  # grpc says only "Failed to bind"
+        return (
+            f"cannot listen for {what} on {host}:{port} ({text}); the port is probably in "
+            f"use: pick a free one with {flag} PORT (or {variable})"
+        )
+    return f"cannot listen for {what} on {host}:{port}: {text}; change it with {flag} PORT"
+
+
+def _scrub(text: str, url: str) -> str:
+    """An error text without the URL's password, whatever library wrote it."""
+    password = urlsplit(url).password if "://" in url else None
+    return text.replace(password, "***") if password else text
+
+
+def open_core(settings: Settings) -> Loopy:
+    """The core, or a ServeError naming the store or broker that cannot be reached."""
+    from service.wiring import build_core
+
+    database = settings.effective_database_url
+    try:
+        core = build_core(settings)
+    except Exception as exc:
+        first = _scrub(
+            str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc), database
+        )
+        raise ServeError(
+            f"cannot open the metadata store at {mask_url(database)}: {first} "
+            "(check LOOPY_DATABASE_URL and that the database server is up)"
+        ) from exc
+    if settings.broker_url:
+        try:
+            _probe_broker(settings.broker_url)
+        except Exception as exc:
+            _close_core(core)
+            detail = _scrub(str(exc) or type(exc).__name__, settings.broker_url)
+            raise ServeError(
+                f"cannot reach the broker at {mask_url(settings.broker_url)}: {detail} "
+                "(check LOOPY_BROKER_URL and that the broker is up)"
+            ) from exc
+    return core
+
+
+BROKER_PROBE_TIMEOUT_S = 5.0
+
+
+def _probe_broker(url: str) -> None:
+    from kombu import Connection
+
+    with Connection(url, connect_timeout=BROKER_PROBE_TIMEOUT_S) as connection:
+        connection.ensure_connection(max_retries=1, timeout=BROKER_PROBE_TIMEOUT_S)
 
 
 def run_server(settings: Settings, core: Loopy | None = None) -> int:
     """Blocking entry point of `loopy serve`: 0 after a clean stop, 1 when it could not start."""
     try:
         asyncio.run(serve(settings, core))
-    except ServeError:
+    except ServeError as error:
+        print(f"loopy serve: {error}", file=sys.stderr, flush=True)
         return 1
     return 0

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import msgspec
 
@@ -42,8 +43,26 @@ class Settings(msgspec.Struct, kw_only=True):
     heartbeat_timeout_s: float = 60.0  # LOOPY_HEARTBEAT_TIMEOUT_S
     # Default training budget per run when the harness does not set one.
     default_time_budget_s: float = 300.0  # LOOPY_DEFAULT_TIME_BUDGET_S
+    # A QUEUED run nobody claimed for this long is published again (a lost message:
+    # broker restarted empty, API died between storing and publishing); duplicates
+    # are harmless, the claim guard admits one delivery.
+    requeue_after_s: float = 120.0  # LOOPY_REQUEUE_AFTER_S
+    # How long a worker retries a claim while the metadata store is down before it
+    # hands the message back to the broker (never acknowledges it away).
+    claim_retry_window_s: float = 60.0  # LOOPY_CLAIM_RETRY_WINDOW_S
+    # Longest wait between two attempts to deliver a spooled result (jittered,
+    # doubling from 0.5 s); a worker keeps trying until the result is stored.
+    spool_retry_max_interval_s: float = 30.0  # LOOPY_SPOOL_RETRY_MAX_INTERVAL_S
+    # On SIGTERM a worker takes no new run and lets the current one finish for this
+    # long, then hands it back (QUEUED, same attempt). 0: hand it back at once.
+    # deploy/k8s sets terminationGracePeriodSeconds to this plus a margin.
+    worker_shutdown_grace_s: float = 20.0  # LOOPY_WORKER_SHUTDOWN_GRACE_S
+    # How long /readyz reuses its last answer (it pings database, broker, object store).
+    ready_cache_s: float = 2.0  # LOOPY_READY_CACHE_S
     # Where workers cache harnesses pulled from the artifact store.
     worker_cache_dir: str = ""  # LOOPY_WORKER_CACHE_DIR (default: data_dir/cache)
+    # Where a worker keeps finished results and artifacts until the stores take them.
+    worker_spool_dir: str = ""  # LOOPY_WORKER_SPOOL_DIR (default: data_dir/spool)
     # Log format: "json", "console" or "auto" (console on a terminal).
     log_format: str = "auto"  # LOOPY_LOG_FORMAT
     log_level: str = "info"  # LOOPY_LOG_LEVEL
@@ -59,6 +78,24 @@ class Settings(msgspec.Struct, kw_only=True):
     @property
     def effective_worker_cache_dir(self) -> str:
         return self.worker_cache_dir or str(Path(self.data_dir) / "cache")
+
+    @property
+    def effective_worker_spool_dir(self) -> str:
+        return self.worker_spool_dir or str(Path(self.data_dir) / "spool")
+
+
+def mask_url(url: str) -> str:
+    """The URL with its password replaced by *** (for messages and `loopy config`)."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return url
+    if parts.password is None:
+        return url
+    host = parts.hostname or ""
+    if parts.port is not None:
+        host = f"{host}:{parts.port}"
+    return urlunsplit(parts._replace(netloc=f"{parts.username or ''}:***@{host}"))
 
 
 def load_settings(environ: dict[str, str] | None = None, **overrides: object) -> Settings:

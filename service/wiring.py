@@ -14,6 +14,8 @@ def domain_settings(settings: Settings) -> DomainSettings:
     return DomainSettings(
         default_time_budget_s=settings.default_time_budget_s,
         heartbeat_timeout_s=settings.heartbeat_timeout_s,
+        requeue_after_s=settings.requeue_after_s,
+        ready_cache_s=settings.ready_cache_s,
     )
 
 

@@ -124,3 +124,38 @@ class PayloadTooLarge(LoopyError):
 
 class Unavailable(LoopyError):
     code = ErrorCode.UNAVAILABLE
+
+
+# Seconds a caller should wait after a dependency (database, broker, object store)
+# did not answer.
+DEPENDENCY_RETRY_AFTER_S = 5.0
+_DEPENDENCY_MODULES = frozenset(
+    {"sqlalchemy", "psycopg", "psycopg2", "urllib3", "minio", "kombu", "amqp", "redis", "celery"}
+)
+_DEPENDENCY_ERROR_WORDS = (
+    "Connection",
+    "Timeout",
+    "Operational",
+    "Interface",
+    "MaxRetry",
+    "Protocol",
+)
+
+
+def as_unavailable(exc: BaseException) -> Unavailable | None:
+    """The UNAVAILABLE error for an exception that means a dependency did not answer
+    (by type; the libraries are never imported here), None for anything else."""
+    if isinstance(exc, Unavailable):
+        return exc
+    if isinstance(exc, LoopyError):
+        return None
+    dependency = type(exc).__module__.split(".")[0] in _DEPENDENCY_MODULES and any(
+        word in cls.__name__ for cls in type(exc).__mro__ for word in _DEPENDENCY_ERROR_WORDS
+    )
+    if dependency or isinstance(exc, (ConnectionError, TimeoutError)):
+        return Unavailable(
+            "a service Loopy depends on is unreachable; retry shortly",
+            details={"error": type(exc).__name__},
+            retry_after_s=DEPENDENCY_RETRY_AFTER_S,
+        )
+    return None

@@ -35,6 +35,9 @@ class RecordingDispatcher(Dispatcher):
         with self._lock:
             self.cancelled.append(run)
 
+    def ping(self) -> bool:
+        return not self.fail_submits
+
     @property
     def submitted_ids(self) -> list[str]:
         with self._lock:

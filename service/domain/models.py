@@ -60,6 +60,9 @@ class FailureReason(StrEnum):
     SANDBOX_VIOLATION = "SANDBOX_VIOLATION"
     INTEGRITY = "INTEGRITY"
     WORKER_LOST = "WORKER_LOST"
+    # Loopy's own infrastructure failed (a store or the broker): never the agent's
+    # code, never charged to the agent.
+    INFRASTRUCTURE = "INFRASTRUCTURE"
 
 
 class RunPurpose(StrEnum):

@@ -12,7 +12,8 @@ methods return None for a missing row so the domain words the error.
 from __future__ import annotations
 
 import abc
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import BinaryIO
 
@@ -33,7 +34,44 @@ from service.domain.models import (
 )
 
 
+@dataclass
+class DurationHistogram:
+    """Cumulative counts of values <= each bound (Prometheus histogram buckets)."""
+
+    bounds: Sequence[float]
+    counts: list[int]
+    count: int = 0
+    total: float = 0.0
+
+    def observe(self, value: float) -> None:
+        self.count += 1
+        self.total += value
+        for i, bound in enumerate(self.bounds):
+            if value <= bound:
+                self.counts[i] += 1
+
+
+@dataclass
+class OperationalStats:
+    """What /metrics reports about the work itself, read from the store at scrape time
+    (so every API replica and every worker machine is counted, whoever did the work)."""
+
+    runs: dict[tuple[str, str], int] = field(default_factory=dict)  # (state, device class)
+    # Finished runs' trusted total seconds (summary.total_seconds), by final state.
+    run_seconds: dict[str, DurationHistogram] = field(default_factory=dict)
+    worker_heartbeats: dict[str, float] = field(default_factory=dict)  # worker -> unix seconds
+    evaluations: dict[tuple[str, str], int] = field(default_factory=dict)  # (state, verdict)
+
+
 class MetadataStore(abc.ABC):
+    def operational_stats(
+        self, duration_bounds: Sequence[float], heartbeat_since: datetime
+    ) -> OperationalStats:
+        """Counts for monitoring: runs by state and device class, finished runs'
+        durations, each worker's latest heartbeat after `heartbeat_since`, evaluations
+        by state and verdict. Stores override this; the default reports nothing."""
+        return OperationalStats()
+
     """Durable metadata: every write is atomic; conditional writes say if they won."""
 
     # --- lifecycle
@@ -194,6 +232,14 @@ class MetadataStore(abc.ABC):
     def list_stale_runs(self, older_than: datetime) -> list[Run]:
         """RUNNING runs whose heartbeat (or start) is older than `older_than`."""
 
+    @abc.abstractmethod
+    def touch_queued(self, run_id: str, when: datetime) -> bool:
+        """Record that a QUEUED run was just published; False when it is not QUEUED."""
+
+    @abc.abstractmethod
+    def list_unclaimed_runs(self, published_before: datetime) -> list[Run]:
+        """QUEUED runs last published before `published_before` (or never published)."""
+
     # --- metrics and events
     @abc.abstractmethod
     def append_metrics(self, run_id: str, points: list[MetricPoint]) -> None:
@@ -271,6 +317,10 @@ class ArtifactStore(abc.ABC):
     def download_to(self, key: str, path: str) -> ArtifactRef:
         """Stream to a file, verifying the sha256."""
 
+    def ping(self) -> bool:
+        """Whether the store answers (readiness); stores without a server always do."""
+        return True
+
 
 class ArtifactIntegrityError(Exception):
     """An object's bytes do not match the sha256 recorded when it was written."""
@@ -286,3 +336,7 @@ class Dispatcher(abc.ABC):
     @abc.abstractmethod
     def cancel(self, run: Run) -> None:
         """Revoke a queued run / ask the worker to kill a running child."""
+
+    def ping(self) -> bool:
+        """Whether the broker accepts connections (readiness)."""
+        return True

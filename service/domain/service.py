@@ -143,6 +143,10 @@ MAX_REQUEST_ID_CHARS = 128
 MAX_NAME_CHARS = 100
 MAX_PROGRAM_CHARS = 100_000
 MAX_SEED = 2**31 - 1
+MAX_STEP = 2**63 - 1  # metric steps are 64-bit in every store and on the wire
+# How long a call waits for a concurrent call with the same request_id to store its
+# result before telling the caller to retry (a proposal is validated in ~1 s).
+REQUEST_WAIT_S = 10.0
 ACTIVE_RUN_STATES = frozenset({RunState.QUEUED, RunState.RUNNING})
 PAIRED_METHOD = "paired seeds, scale-invariant mixture SPRT, LORD++ levels"
 ARTIFACT_NAMES = ("source", "log", "checkpoint")
@@ -164,6 +168,9 @@ class DomainSettings(msgspec.Struct, kw_only=True):
     max_pairs: int = 50  # pairs per evaluation
     max_calibration_runs: int = 20
     heartbeat_timeout_s: float = 60.0
+    # A QUEUED run with no claim this long after its last publish is published again.
+    requeue_after_s: float = 120.0
+    ready_cache_s: float = 2.0  # how long readiness() reuses its answer
     watch_poll_s: float = 0.15  # how often watch_run looks for new events
     # Where `create_harness(demo=True)` builds the demo harness ("" = a temp dir).
     harness_build_dir: str = ""
@@ -271,6 +278,7 @@ class Loopy:
         # Serialises finishing evaluations and calibration inside this process;
         # across processes the stores' conditional writes decide.
         self._finish_lock = threading.RLock()
+        self._ready_cache: tuple[float, dict[str, bool]] | None = None
 
     # ======================================================================
     # Shared helpers
@@ -352,11 +360,18 @@ class Loopy:
                 f"request_id must be 1 to {MAX_REQUEST_ID_CHARS} characters",
                 details={"field": "request_id", "length": len(request_id)},
             )
+        if request_id and any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in request_id):
+            raise InvalidArgument(
+                "request_id must not contain control characters (such as NUL)",
+                details={"field": "request_id"},
+            )
 
     @staticmethod
-    def _await_resource(load: Callable[[str], T | None], resource_id: str) -> T | None:
-        """The resource another call reserved, once that call has stored it (≤ 2 s)."""
-        deadline = time.monotonic() + 2.0
+    def _await_resource(
+        load: Callable[[str], T | None], resource_id: str, wait_s: float = 2.0
+    ) -> T | None:
+        """The resource another call reserved, once that call has stored it."""
+        deadline = time.monotonic() + wait_s
         while True:
             found = load(resource_id)
             if found is not None or time.monotonic() > deadline:
@@ -467,25 +482,25 @@ class Loopy:
         )
         self.meta.create_run(run)
         self._emit_state(run)
+        # Accepted once stored: a publish that fails now (broker down) is retried by
+        # the sweeper (requeue_unclaimed_runs), so the run is delayed, never lost.
+        self._publish(run)
+        log.info("run.queued", run_id=run.id, track_id=track.id, agent_id=agent_id)
+        return run
+
+    def _publish(self, run: Run) -> bool:
+        """Hand a QUEUED run to the dispatcher and note when; False when the broker
+        refused (the sweeper publishes it again after `requeue_after_s`)."""
         try:
             self.dispatcher.submit(run)
         except Exception as exc:
-            # The run must not sit QUEUED forever with nobody holding it.
-            failed = self._transition(
-                run,
-                RunState.FAILED,
-                failure_reason=FailureReason.CRASH,
-                failure_message=f"could not be queued: {exc}",
-                end_time=utcnow(),
-            )
-            log.warning("run.dispatch_failed", run_id=run.id, error=str(exc))
-            raise Unavailable(
-                "the run could not be queued for execution; it was marked FAILED",
-                details={"run_id": run.id, "state": (failed or run).state.value, "error": str(exc)},
-                retry_after_s=5.0,
-            ) from exc
-        log.info("run.queued", run_id=run.id, track_id=track.id, agent_id=agent_id)
-        return run
+            log.warning("run.publish_failed", run_id=run.id, error=str(exc))
+            return False
+        try:
+            self.meta.touch_queued(run.id, utcnow())
+        except Exception as exc:  # only makes the sweeper publish it once more
+            log.warning("run.publish_unrecorded", run_id=run.id, error=str(exc))
+        return True
 
     @staticmethod
     def _free_seed(used: set[int]) -> int:
@@ -1011,12 +1026,19 @@ class Loopy:
         track = self._track(track_id)
         self._check_request_id(req.request_id)
         _require_utf8(req)
+        proposal_id = ids.new_id("prop")
         if req.request_id:
-            proposal_id = self.meta.get_request(principal.agent_id, "proposal", req.request_id)
-            if proposal_id is not None:
-                replay = self._replay_proposal(proposal_id)
+            # Reserve the request id first: of concurrent retries exactly one does the
+            # work, the others wait for its answer (one proposal, the same answer).
+            winner = self.meta.put_request(
+                principal.agent_id, "proposal", req.request_id, proposal_id
+            )
+            if winner != proposal_id:
+                replay = self._replay_proposal(winner)
                 if replay is not None:
                     return replay
+                # The first call died before storing anything: do its work under its id.
+                proposal_id = winner
 
         given = [
             fmt
@@ -1030,7 +1052,7 @@ class Loopy:
         fmt = given[0] if given else PatchFormat.FULL_SOURCE
         now = utcnow()
         proposal = Proposal(
-            id=ids.new_id("prop"),
+            id=proposal_id,
             track_id=track.id,
             author_agent_id=principal.agent_id,
             base_revision=req.base_revision or track.head_revision,
@@ -1070,8 +1092,6 @@ class Loopy:
             proposal.rejection_message = err.message
             proposal.rejection_details = {"code": err.code.value, **err.details}
             self.meta.put_proposal(proposal)
-            if req.request_id:
-                self.meta.put_request(principal.agent_id, "proposal", req.request_id, proposal.id)
             log.info("proposal.refused", track_id=track.id, reason=err.message)
             raise
 
@@ -1103,8 +1123,6 @@ class Loopy:
         proposal.outcome = ProposalOutcome.ACCEPTED
         proposal.revision_id = rev_id
         self.meta.put_proposal(proposal)
-        if req.request_id:
-            self.meta.put_request(principal.agent_id, "proposal", req.request_id, proposal.id)
         log.info("revision.proposed", track_id=track.id, revision_id=rev_id, existed=already_exists)
         return ProposeEditResult(
             revision=revision,
@@ -1144,7 +1162,7 @@ class Loopy:
         return req.full_source or ""
 
     def _replay_proposal(self, proposal_id: str) -> ProposeEditResult | None:
-        proposal = self._await_resource(self.meta.get_proposal, proposal_id)
+        proposal = self._await_resource(self.meta.get_proposal, proposal_id, REQUEST_WAIT_S)
         if proposal is None:
             return None
         if proposal.outcome is ProposalOutcome.REJECTED or proposal.revision_id is None:
@@ -1347,16 +1365,17 @@ class Loopy:
         names: list[str] | None,
         limit: int | None = None,
     ) -> MetricSeries:
+        if since_step is not None and not 0 <= since_step <= MAX_STEP:
+            raise InvalidArgument(
+                f"since_step must be 0 to {MAX_STEP}",
+                details={"field": "since_step", "value": str(since_step)},
+            )
+        if limit is not None and not 0 <= limit <= MAX_STEP:
+            raise InvalidArgument(
+                f"limit must be 0 to {MAX_STEP}",
+                details={"field": "limit", "value": str(limit)},
+            )
         self._run(run_id)
-        if since_step is not None and since_step < 0:
-            raise InvalidArgument(
-                "since_step must not be negative",
-                details={"field": "since_step", "value": since_step},
-            )
-        if limit is not None and limit < 0:
-            raise InvalidArgument(
-                "limit must not be negative", details={"field": "limit", "value": limit}
-            )
         cap = min(limit or self.settings.max_metric_points, self.settings.max_metric_points)
         wanted = [n for n in names or [] if n] or None
         points = self.meta.get_metrics(run_id, since_step, wanted, cap + 1)
@@ -2248,7 +2267,7 @@ class Loopy:
             self._transition(
                 run,
                 RunState.FAILED,
-                failure_reason=FailureReason.CRASH,
+                failure_reason=FailureReason.INFRASTRUCTURE,
                 failure_message=f"the run's {missing} is missing from the metadata store",
                 end_time=utcnow(),
             )
@@ -2309,10 +2328,57 @@ class Loopy:
         )
         if updated is None:
             return None
-        if summary and summary.training_seconds > 0:
+        # Our own failures are not the agent's: no compute charged for them.
+        if summary and summary.training_seconds > 0 and reason is not FailureReason.INFRASTRUCTURE:
             self.meta.add_compute_seconds(run.agent_id, summary.training_seconds)
         self._after_run_finished(updated)
         return updated
+
+    def release_run(self, run_id: str, worker_id: str, reason: str) -> Run | None:
+        """RUNNING (on this worker) -> QUEUED with the same attempt, published again:
+        the worker is stopping or could not reach a store, neither the run's fault."""
+        run = self._run(run_id)
+        if run.state is not RunState.RUNNING or run.worker_id != worker_id:
+            return None
+        released = self._transition(
+            run, RunState.QUEUED, worker_id=None, start_time=None, heartbeat_time=None
+        )
+        if released is None:
+            return None
+        log.info("run.released", run_id=run.id, worker_id=worker_id, reason=reason)
+        self._publish(released)
+        return released
+
+    def requeue_unclaimed_runs(self) -> list[Run]:
+        """Publish again every QUEUED run whose last publish is older than
+        `requeue_after_s` (or that was never published): its message was lost."""
+        cutoff = utcnow() - timedelta(seconds=self.settings.requeue_after_s)
+        published = []
+        for run in self.meta.list_unclaimed_runs(cutoff):
+            if self._publish(run):
+                log.warning("run.republished", run_id=run.id, attempt=run.attempt)
+                published.append(run)
+        return published
+
+    def readiness(self) -> dict[str, bool]:
+        """Whether the metadata store, the broker and the artifact store answer,
+        cached for `ready_cache_s` so probes never pile load on a struggling store."""
+        now = time.monotonic()
+        cached = self._ready_cache
+        if cached is not None and now - cached[0] < self.settings.ready_cache_s:
+            return dict(cached[1])
+        checks: dict[str, bool] = {}
+        for name, ping in (
+            ("metadata_store", self.meta.ping),
+            ("broker", self.dispatcher.ping),
+            ("artifact_store", self.artifacts.ping),
+        ):
+            try:
+                checks[name] = bool(ping())
+            except Exception:  # a failing ping means "not ready"
+                checks[name] = False
+        self._ready_cache = (time.monotonic(), checks)
+        return dict(checks)
 
     def reap_lost_runs(self) -> list[Run]:
         """RUNNING runs without a heartbeat for heartbeat_timeout_s: re-queued once
@@ -2334,12 +2400,7 @@ class Loopy:
                     continue
                 changed.append(requeued)
                 log.warning("run.requeued", run_id=run.id, lost_worker=run.worker_id)
-                try:
-                    self.dispatcher.submit(requeued)
-                except Exception as exc:
-                    lost = self._lose(requeued, now, f"could not be re-queued: {exc}")
-                    if lost is not None:
-                        changed[-1] = lost
+                self._publish(requeued)  # a refused publish is retried by the sweeper
             else:
                 lost = self._lose(
                     run,

@@ -13,8 +13,9 @@ Convention (the same for every RPC):
   "title": ..., "detail": ..., "details": {...}, "retry_after_s": 2.0|null}`.
   `code` is the domain code, finer than the gRPC status (PAYLOAD_TOO_LARGE and
   INVALID_ARGUMENT share INVALID_ARGUMENT on the wire).
-- A quota refusal (RESOURCE_EXHAUSTED) also carries trailing metadata
-  `retry-after-s`: seconds to wait before retrying, as a decimal string.
+- A quota refusal (RESOURCE_EXHAUSTED) and a dependency that is down
+  (UNAVAILABLE) also carry trailing metadata `retry-after-s`: seconds to wait
+  before retrying, as a decimal string.
 - A request message larger than `max_request_bytes` is PAYLOAD_TOO_LARGE
   (INVALID_ARGUMENT). Past the transport's hard cap (twice that, plus 64 KiB)
   gRPC itself refuses the bytes with RESOURCE_EXHAUSTED before Loopy sees them.
@@ -33,7 +34,7 @@ from typing import Any
 import grpc
 import structlog
 
-from service.domain.errors import ERROR_TABLE, ErrorCode, LoopyError
+from service.domain.errors import ERROR_TABLE, ErrorCode, LoopyError, as_unavailable
 
 ERROR_METADATA_KEY = "loopy-error-bin"
 RETRY_AFTER_METADATA_KEY = "retry-after-s"
@@ -67,6 +68,18 @@ def trailing_metadata(error: LoopyError) -> tuple[tuple[str, str | bytes], ...]:
 async def abort_with(context: grpc.aio.ServicerContext, error: LoopyError) -> None:
     """Ends the RPC with the error's status, message and trailers (raises)."""
     await context.abort(status_code(error), error.message, trailing_metadata(error))
+
+
+async def abort_unexpected(
+    context: grpc.aio.ServicerContext, method: str, exc: BaseException
+) -> None:
+    """A dependency that did not answer is UNAVAILABLE (with retry-after-s); anything
+    else INTERNAL."""
+    unavailable = as_unavailable(exc)
+    if unavailable is not None:
+        log.warning("rpc.unavailable", method=method, error=repr(exc))
+        await abort_with(context, unavailable)
+    await abort_internal(context, method)
 
 
 async def abort_internal(context: grpc.aio.ServicerContext, method: str) -> None:

@@ -27,7 +27,7 @@ from google.protobuf.message import DecodeError
 from service.domain.errors import InvalidArgument, LoopyError, PayloadTooLarge, Unauthenticated
 from service.domain.models import Principal
 from service.domain.service import Loopy
-from service.grpc.errors import abort_internal, abort_with
+from service.grpc.errors import abort_unexpected, abort_with
 
 SERVICE_NAME = "loopy.v1.LoopyService"
 _METHOD_PREFIX = f"/{SERVICE_NAME}/"
@@ -237,8 +237,8 @@ class ErrorInterceptor(_WrappingInterceptor):
                     raise
                 except LoopyError as error:
                     await abort_with(context, error)
-                except Exception:
-                    await abort_internal(context, method)
+                except Exception as exc:
+                    await abort_unexpected(context, method, exc)
 
             return wrapped
 
@@ -255,8 +255,8 @@ class ErrorInterceptor(_WrappingInterceptor):
                     raise
                 except LoopyError as error:
                     await abort_with(context, error)
-                except Exception:
-                    await abort_internal(context, method)
+                except Exception as exc:
+                    await abort_unexpected(context, method, exc)
 
             return wrapped
 

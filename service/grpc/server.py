@@ -23,7 +23,9 @@ from service.grpc.interceptors import (
     ErrorInterceptor,
     RequestSizeInterceptor,
 )
+from service.grpc.metrics import MetricsInterceptor
 from service.grpc.servicer import LoopyServicer
+from service.telemetry import Telemetry
 
 HEALTH_SERVICE_NAME = health_pb2.DESCRIPTOR.services_by_name["Health"].full_name
 
@@ -33,7 +35,8 @@ _NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
 
 class LoopyHealthServicer(health.aio.HealthServicer):
     """grpc.health.v1.Health whose Check of "" or loopy.v1.LoopyService also asks the
-    metadata store: a store that does not answer reads NOT_SERVING (like /readyz)."""
+    metadata store, the broker and the artifact store: any that does not answer reads
+    NOT_SERVING (like /readyz)."""
 
     def __init__(self, core: Loopy) -> None:
         super().__init__()
@@ -46,15 +49,17 @@ class LoopyHealthServicer(health.aio.HealthServicer):
         answer = await super().Check(request, context)
         if answer is None or answer.status != _SERVING:
             return answer  # type: ignore[return-value]
-        try:
-            ready = await asyncio.to_thread(self._core.meta.ping)
-        except Exception:
-            ready = False
+        checks = await asyncio.to_thread(self._core.readiness)
+        ready = all(checks.values())
         return health_pb2.HealthCheckResponse(status=_SERVING if ready else _NOT_SERVING)
 
 
 def create_grpc_server(
-    core: Loopy, address: str, *, max_request_bytes: int = 1_000_000
+    core: Loopy,
+    address: str,
+    *,
+    max_request_bytes: int = 1_000_000,
+    telemetry: Telemetry | None = None,
 ) -> tuple[grpc.aio.Server, int]:
     """A configured, not yet started server bound to `address` ("host:0" picks a
     free port), and the port it got.
@@ -63,13 +68,21 @@ def create_grpc_server(
     (INVALID_ARGUMENT); gRPC's own receive cap sits above that, so only a
     grossly oversize message is cut off by the transport (RESOURCE_EXHAUSTED).
     """
+    interceptors: list[grpc.aio.ServerInterceptor] = [
+        ErrorInterceptor(),  # sees the errors of the two below
+        AuthInterceptor(core),
+        RequestSizeInterceptor(max_request_bytes),
+    ]
+    if telemetry is not None:  # outermost: counts each call with its final status
+        interceptors.insert(0, MetricsInterceptor(telemetry))
     server = grpc.aio.server(
-        interceptors=[
-            ErrorInterceptor(),  # outermost: sees the errors of the two below
-            AuthInterceptor(core),
-            RequestSizeInterceptor(max_request_bytes),
+        interceptors=interceptors,
+        options=[
+            ("grpc.max_receive_message_length", 2 * max_request_bytes + 64 * 1024),
+            # gRPC sets SO_REUSEPORT by default: a second server on a taken port would
+            # start "fine" and get half the connections. A taken port must be an error.
+            ("grpc.so_reuseport", 0),
         ],
-        options=[("grpc.max_receive_message_length", 2 * max_request_bytes + 64 * 1024)],
     )
     rpc.add_LoopyServiceServicer_to_server(LoopyServicer(core), server)
     health_pb2_grpc.add_HealthServicer_to_server(LoopyHealthServicer(core), server)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import anyio.to_thread
@@ -10,6 +11,7 @@ from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme, Tag
+from litestar.static_files import create_static_files_router
 
 from service.domain.service import Loopy
 from service.http.auth import BEARER_SCHEME, Authenticator
@@ -18,12 +20,17 @@ from service.http.controllers.catalog import (
     HarnessController,
     RevisionController,
 )
-from service.http.controllers.ops import healthz, prometheus_metrics, readyz
+from service.http.controllers.ops import (
+    healthz,
+    prometheus_metrics,
+    prometheus_metrics_head,
+    readyz,
+)
 from service.http.controllers.runs import RunController
 from service.http.controllers.tracks import TrackController
 from service.http.problems import handle_exception
 from service.http.strict import reject_unknown_input
-from service.http.telemetry import Telemetry
+from service.http.telemetry import Telemetry, http_metrics_middleware
 from service.settings import Settings
 
 API_DESCRIPTION = """\
@@ -51,6 +58,20 @@ PERMISSION_DENIED, ...) and machine-readable `details`. Creates accept a
 Time stamps are RFC 3339; durations carry their unit in the field name.
 """
 
+# Swagger UI's files ship in the package (swagger-ui-dist), so /schema works offline.
+SWAGGER_UI_DIR = Path(__file__).parent / "static" / "swagger-ui"
+SWAGGER_UI_URL = "/schema/assets"
+
+
+def swagger_ui() -> SwaggerRenderPlugin:
+    return SwaggerRenderPlugin(
+        js_url=f"{SWAGGER_UI_URL}/swagger-ui-bundle.js",
+        css_url=f"{SWAGGER_UI_URL}/swagger-ui.css",
+        standalone_preset_js_url=f"{SWAGGER_UI_URL}/swagger-ui-standalone-preset.js",
+        favicon=f"<link rel='icon' type='image/png' href='{SWAGGER_UI_URL}/favicon-32x32.png'>",
+    )
+
+
 # Threads running the (synchronous) use-cases. Few beat many: under 64 concurrent
 # clients, 40 threads mostly fight over the GIL (bench/api_load.py: ~1.5x the
 # throughput and a shorter tail with 8 on 2 cores).
@@ -58,9 +79,10 @@ WORKER_THREADS = 8
 AUTH_TTL_S = 5.0  # how long a resolved API key is trusted without asking the store again
 
 
-def create_app(core: Loopy, settings: Settings) -> Litestar:
+def create_app(core: Loopy, settings: Settings, telemetry: Telemetry | None = None) -> Litestar:
+    """`telemetry` is shared with the gRPC server when both run in one process."""
     authenticator = Authenticator(core, ttl_s=AUTH_TTL_S)
-    telemetry = Telemetry()
+    telemetry = telemetry or Telemetry(core.meta)
 
     def provide_core() -> Loopy:
         return core
@@ -83,6 +105,7 @@ def create_app(core: Loopy, settings: Settings) -> Litestar:
             healthz,
             readyz,
             prometheus_metrics,
+            prometheus_metrics_head,
         ],
         before_request=before_request,
     )
@@ -92,14 +115,22 @@ def create_app(core: Loopy, settings: Settings) -> Litestar:
 
     return Litestar(
         on_startup=[limit_worker_threads],
-        route_handlers=[api],
+        route_handlers=[
+            api,
+            create_static_files_router(
+                path=SWAGGER_UI_URL,
+                directories=[SWAGGER_UI_DIR],
+                include_in_schema=False,
+                name="swagger-ui-assets",
+            ),
+        ],
         dependencies={
             "core": Provide(provide_core, use_cache=True, sync_to_thread=False),
             "telemetry": Provide(provide_telemetry, use_cache=True, sync_to_thread=False),
             "principal": Provide(authenticator.provide_principal),
         },
         exception_handlers={Exception: handle_exception},
-        middleware=[telemetry.middleware],
+        middleware=[http_metrics_middleware(telemetry)],
         request_max_body_size=settings.max_request_bytes,
         openapi_config=OpenAPIConfig(
             title="Loopy",
@@ -108,7 +139,7 @@ def create_app(core: Loopy, settings: Settings) -> Litestar:
             description=API_DESCRIPTION,
             path="/schema",
             use_handler_docstrings=True,
-            render_plugins=[SwaggerRenderPlugin()],
+            render_plugins=[swagger_ui()],
             components=Components(
                 security_schemes={
                     BEARER_SCHEME: SecurityScheme(

@@ -19,10 +19,13 @@ from litestar.exceptions import HTTPException, SerializationException, Validatio
 from msgspec import Meta
 
 from service.domain.errors import (
+    DEPENDENCY_RETRY_AFTER_S,
     ERROR_TABLE,
     PROBLEM_TYPE_BASE,
     ErrorCode,
+    InvalidArgument,
     LoopyError,
+    as_unavailable,
 )
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
@@ -60,7 +63,8 @@ class Problem(msgspec.Struct, kw_only=True, omit_defaults=True):
         ),
     ] = msgspec.field(default_factory=dict)
     retry_after_s: Annotated[
-        float | None, Meta(description="On 429: wait this many seconds before retrying.")
+        float | None,
+        Meta(description="On 429 and 503: wait this many seconds before retrying."),
     ] = None
 
 
@@ -93,9 +97,10 @@ def problem_response(problem: Problem, headers: dict[str, str] | None = None) ->
 
 def loopy_error_problem(exc: LoopyError, instance: str) -> tuple[Problem, dict[str, str]]:
     headers: dict[str, str] = {}
-    if exc.code is ErrorCode.RESOURCE_EXHAUSTED:
-        # Always give retry advice on 429, even when the domain had no estimate.
-        wait_s = exc.retry_after_s if exc.retry_after_s is not None else 1.0
+    if exc.code in (ErrorCode.RESOURCE_EXHAUSTED, ErrorCode.UNAVAILABLE):
+        # Always give retry advice on 429 and 503, even when the domain had no estimate.
+        default_s = 1.0 if exc.code is ErrorCode.RESOURCE_EXHAUSTED else DEPENDENCY_RETRY_AFTER_S
+        wait_s = exc.retry_after_s if exc.retry_after_s is not None else default_s
         headers["Retry-After"] = str(max(1, math.ceil(wait_s)))
     if exc.code is ErrorCode.UNAUTHENTICATED:
         headers["WWW-Authenticate"] = 'Bearer realm="loopy"'
@@ -199,9 +204,14 @@ def handle_exception(request: Request[Any, Any, Any], exc: Exception) -> Respons
     """The one exception handler of the HTTP transport."""
     instance = request.url.path
     headers: dict[str, str] = {}
+    exc = as_unavailable(exc) or exc  # a dependency that did not answer: 503, not 500
+    if isinstance(exc, RecursionError):  # input nested past what a decoder follows
+        exc = InvalidArgument("the request is nested too deeply", details={"field": "body"})
     if isinstance(exc, LoopyError):
         problem, headers = loopy_error_problem(exc, instance)
-        if problem.status >= 500:
+        if exc.code is ErrorCode.UNAVAILABLE:  # an outage: one line per request, no trace
+            log.warning("request.unavailable", path=instance, detail=exc.message)
+        elif problem.status >= 500:
             log.error("request.failed", path=instance, code=problem.code, exc_info=exc)
     elif isinstance(exc, ValidationException):
         problem = _validation_problem(exc, instance)

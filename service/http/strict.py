@@ -40,6 +40,10 @@ async def reject_unknown_input(request: Request[Any, Any, Any]) -> None:
         document = msgspec.json.decode(body)
     except msgspec.DecodeError:
         return  # malformed JSON: the handler's decoding words that error
+    except RecursionError:  # e.g. `[[[[...]]]]` a thousand deep
+        raise InvalidArgument(
+            "the JSON body is nested too deeply", details={"field": "body"}
+        ) from None
     path = _first_unknown_field(msgspec.inspect.type_info(body_type), document, "")
     if path is not None:
         raise InvalidArgument(

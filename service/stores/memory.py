@@ -12,7 +12,7 @@ import base64
 import copy
 import hashlib
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import TypeVar
 
@@ -35,7 +35,9 @@ from service.domain.models import (
     Track,
     utcnow,
 )
-from service.domain.ports import MetadataStore
+from service.domain.ports import DurationHistogram, MetadataStore, OperationalStats
+
+_FINISHED = {RunState.SUCCEEDED.value, RunState.FAILED.value, RunState.CANCELLED.value}
 
 T = TypeVar("T")
 
@@ -94,6 +96,7 @@ class MemoryMetadataStore(MetadataStore):
         self._revisions: dict[str, Revision] = {}
         self._proposals: dict[str, Proposal] = {}
         self._runs: dict[str, Run] = {}
+        self._published: dict[str, datetime] = {}  # QUEUED run -> its last publish
         self._metrics: dict[str, dict[tuple[int, str], MetricPoint]] = {}
         self._events: dict[str, list[RunEvent]] = {}
         self._evaluations: dict[str, Evaluation] = {}
@@ -328,6 +331,31 @@ class MemoryMetadataStore(MetadataStore):
                 )
             )
 
+    def operational_stats(
+        self, duration_bounds: Sequence[float], heartbeat_since: datetime
+    ) -> OperationalStats:
+        stats = OperationalStats()
+        with self._lock:
+            for run in self._runs.values():
+                key = (run.state.value, run.device_class)
+                stats.runs[key] = stats.runs.get(key, 0) + 1
+                if run.summary is not None and run.state.value in _FINISHED:
+                    histogram = stats.run_seconds.setdefault(
+                        run.state.value,
+                        DurationHistogram(duration_bounds, [0] * len(duration_bounds)),
+                    )
+                    histogram.observe(run.summary.total_seconds)
+                beat = run.heartbeat_time
+                if run.worker_id and beat is not None and beat > heartbeat_since:
+                    seconds = beat.timestamp()
+                    previous = stats.worker_heartbeats.get(run.worker_id, 0.0)
+                    stats.worker_heartbeats[run.worker_id] = max(previous, seconds)
+            for evaluation in self._evaluations.values():
+                verdict = evaluation.verdict.value if evaluation.verdict else ""
+                key = (evaluation.state.value, verdict)
+                stats.evaluations[key] = stats.evaluations.get(key, 0) + 1
+        return stats
+
     def count_active_runs(self, agent_id: str) -> int:
         active = {RunState.QUEUED, RunState.RUNNING}
         with self._lock:
@@ -360,6 +388,23 @@ class MemoryMetadataStore(MetadataStore):
                 if run.state == RunState.RUNNING and (last is None or last < older_than):
                     stale.append(copy.deepcopy(run))
             return stale
+
+    def touch_queued(self, run_id: str, when: datetime) -> bool:
+        with self._lock:
+            run = self._runs.get(run_id)
+            if run is None or run.state != RunState.QUEUED:
+                return False
+            self._published[run_id] = when
+            return True
+
+    def list_unclaimed_runs(self, published_before: datetime) -> list[Run]:
+        with self._lock:
+            return [
+                copy.deepcopy(run)
+                for run in self._runs.values()
+                if run.state == RunState.QUEUED
+                and (run.id not in self._published or self._published[run.id] < published_before)
+            ]
 
     # --- metrics and events
     def append_metrics(self, run_id: str, points: list[MetricPoint]) -> None:

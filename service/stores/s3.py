@@ -16,6 +16,7 @@ from datetime import timedelta
 from typing import BinaryIO
 from urllib.parse import urlparse
 
+import urllib3
 from minio import Minio
 from minio.error import S3Error
 from urllib3.exceptions import HTTPError
@@ -37,7 +38,12 @@ from service.stores.artifacts import (
 
 PART_BYTES = 16 << 20  # multipart part size; the client holds one part in memory
 SHA256_META = "x-amz-meta-sha256"
-_NOT_FOUND_CODES = frozenset({"NoSuchKey", "NoSuchObject", "ResourceNotFound"})
+# A missing bucket holds no object: reading from it is NotFound (writing makes it).
+_NOT_FOUND_CODES = frozenset({"NoSuchKey", "NoSuchObject", "ResourceNotFound", "NoSuchBucket"})
+RETRY_AFTER_S = 5.0
+# Fail fast on a dead endpoint (the worker's spool and the sweeper do the long retries).
+CONNECT_TIMEOUT_S = 3.0
+READ_TIMEOUT_S = 60.0
 
 
 @contextmanager
@@ -49,10 +55,14 @@ def _s3_errors(key: str = "") -> Iterator[None]:
         if error.code in _NOT_FOUND_CODES:
             raise NotFound(f"artifact {key!r} not found", details={"key": key}) from None
         raise Unavailable(
-            f"artifact store refused the request: {error.code}", details={"key": key}
+            f"artifact store refused the request: {error.code}",
+            details={"key": key},
+            retry_after_s=RETRY_AFTER_S,
         ) from error
-    except HTTPError as error:
-        raise Unavailable("artifact store unreachable", details={"key": key}) from error
+    except (HTTPError, OSError) as error:
+        raise Unavailable(
+            "artifact store unreachable", details={"key": key}, retry_after_s=RETRY_AFTER_S
+        ) from error
 
 
 def _seekable(stream: BinaryIO) -> bool:
@@ -67,13 +77,34 @@ class S3ArtifactStore(ArtifactStore):
         self.client = client
         self.bucket = bucket
         self.prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
+        # The bucket is made on first use and again whenever a write finds it gone (a
+        # server restarted empty), so no process needs a restart and a store that is
+        # down at start-up does not stop one.
+        self._bucket_ready = False
+        try:
+            self._ensure_bucket()
+        except Unavailable:
+            pass
+
+    def _ensure_bucket(self) -> None:
+        if self._bucket_ready:
+            return
         with _s3_errors():
-            if not client.bucket_exists(bucket):
+            if not self.client.bucket_exists(self.bucket):
                 try:
-                    client.make_bucket(bucket)
+                    self.client.make_bucket(self.bucket)
                 except S3Error as error:  # another process made it first
                     if error.code not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
                         raise
+        self._bucket_ready = True
+
+    def ping(self) -> bool:
+        self._bucket_ready = False  # checked, not assumed
+        try:
+            self._ensure_bucket()
+        except Unavailable:
+            return False
+        return True
 
     @classmethod
     def from_url(cls, url: str, settings: Settings) -> S3ArtifactStore:
@@ -93,6 +124,13 @@ class S3ArtifactStore(ArtifactStore):
             secret_key=settings.s3_secret_key or None,
             secure=secure,
             region=settings.s3_region or None,
+            http_client=urllib3.PoolManager(
+                timeout=urllib3.Timeout(connect=CONNECT_TIMEOUT_S, read=READ_TIMEOUT_S),
+                maxsize=10,
+                retries=urllib3.Retry(
+                    total=2, backoff_factor=0.2, status_forcelist=[500, 502, 503, 504]
+                ),
+            ),
         )
         return cls(client, parsed.netloc, parsed.path)
 
@@ -119,20 +157,33 @@ class S3ArtifactStore(ArtifactStore):
             sha256 = first_pass.hexdigest()
             source.seek(start)
             upload = HashingReader(source)  # checks that the bytes sent are the bytes hashed
+            self._ensure_bucket()
             with _s3_errors(key):
-                self.client.put_object(
-                    self.bucket,
-                    name,
-                    upload,  # type: ignore[arg-type]  # minio only calls read()
-                    length=first_pass.size,
-                    part_size=PART_BYTES,
-                    num_parallel_uploads=1,
-                    metadata={"sha256": sha256},
-                )
+                try:
+                    self._put_object(name, upload, first_pass.size, sha256)
+                except S3Error as error:
+                    if error.code != "NoSuchBucket":
+                        raise
+                    self._bucket_ready = False  # the server lost it: make it and retry once
+                    self._ensure_bucket()
+                    source.seek(start)
+                    upload = HashingReader(source)
+                    self._put_object(name, upload, first_pass.size, sha256)
                 if upload.hexdigest() != sha256:
                     self.client.remove_object(self.bucket, name)
                     raise ArtifactIntegrityError(f"artifact {key!r} changed while uploading")
         return ArtifactRef(key=key, sha256=sha256, size_bytes=first_pass.size)
+
+    def _put_object(self, name: str, upload: HashingReader, size: int, sha256: str) -> None:
+        self.client.put_object(
+            self.bucket,
+            name,
+            upload,  # type: ignore[arg-type]  # minio only calls read()
+            length=size,
+            part_size=PART_BYTES,
+            num_parallel_uploads=1,
+            metadata={"sha256": sha256},
+        )
 
     def open(self, key: str) -> Iterator[bytes]:
         return started(self._chunks(key))

@@ -24,9 +24,12 @@ from sqlalchemy import (
     ColumnElement,
     Connection,
     Engine,
+    Float,
     Select,
     Table,
     and_,
+    case,
+    cast,
     create_engine,
     event,
     func,
@@ -38,10 +41,16 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql as pg_dialect
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import (
+    DataError,
+    IntegrityError,
+    InterfaceError,
+    OperationalError,
+)
+from sqlalchemy.exc import TimeoutError as SqlTimeoutError
 from sqlalchemy.pool import StaticPool
 
-from service.domain.errors import AlreadyExists, InvalidArgument
+from service.domain.errors import AlreadyExists, InvalidArgument, Unavailable
 from service.domain.models import (
     Agent,
     Evaluation,
@@ -58,7 +67,7 @@ from service.domain.models import (
     Track,
     utcnow,
 )
-from service.domain.ports import MetadataStore
+from service.domain.ports import DurationHistogram, MetadataStore, OperationalStats
 from service.stores import schema as t
 
 S = TypeVar("S", bound=msgspec.Struct)
@@ -216,6 +225,46 @@ def upgrade_to_head(engine: Engine) -> None:
             command.upgrade(config, "head")
 
 
+# --- errors ------------------------------------------------------------------------
+
+# Seconds a caller should wait before retrying while the database is unreachable.
+STORE_RETRY_AFTER_S = 5.0
+
+
+@contextmanager
+def _store_errors() -> Iterator[None]:
+    """A database that is down (or a pool that is exhausted) is UNAVAILABLE, never a
+    500; a value the database cannot hold (NUL in text, an integer past 64 bits) is
+    the caller's INVALID_ARGUMENT."""
+    try:
+        yield
+    except (OperationalError, InterfaceError, SqlTimeoutError) as exc:
+        if isinstance(exc, OperationalError) and _is_value_error(exc):
+            raise InvalidArgument(
+                "a value in the request cannot be stored", details={"reason": _reason(exc)}
+            ) from exc
+        raise Unavailable(
+            "the metadata store is unreachable", retry_after_s=STORE_RETRY_AFTER_S
+        ) from exc
+    except DataError as exc:
+        raise InvalidArgument(
+            "a value in the request cannot be stored", details={"reason": _reason(exc)}
+        ) from exc
+    except OverflowError as exc:  # SQLite: an integer past 64 bits
+        raise InvalidArgument(
+            "a number in the request is out of range", details={"reason": str(exc)}
+        ) from exc
+
+
+def _reason(exc: Exception) -> str:
+    original = getattr(exc, "orig", None) or exc
+    return str(original).splitlines()[0][:200]
+
+
+def _is_value_error(exc: OperationalError) -> bool:
+    return "too large" in _reason(exc) or "out of range" in _reason(exc)
+
+
 # --- the store ---------------------------------------------------------------------
 
 
@@ -244,12 +293,12 @@ class SqlMetadataStore(MetadataStore):
     # --- plumbing
     @contextmanager
     def _read(self) -> Iterator[Connection]:
-        with self._lock, self.engine.connect() as conn:
+        with _store_errors(), self._lock, self.engine.connect() as conn:
             yield conn
 
     @contextmanager
     def _write(self) -> Iterator[Connection]:
-        with self._lock, self.engine.connect() as conn:
+        with _store_errors(), self._lock, self.engine.connect() as conn:
             conn.execution_options(loopy_write=True)
             with conn.begin():
                 yield conn
@@ -613,6 +662,8 @@ class SqlMetadataStore(MetadataStore):
     @staticmethod
     def _run(row: Any) -> Run:
         run = _decode(Run, row.doc)
+        if run.state is RunState.QUEUED:  # the column holds the last publish (touch_queued)
+            return run
         heartbeat = None if row.heartbeat_time_us is None else _from_us(row.heartbeat_time_us)
         if heartbeat != run.heartbeat_time:  # touched since the document was written
             run = msgspec.structs.replace(run, heartbeat_time=heartbeat)
@@ -661,6 +712,54 @@ class SqlMetadataStore(MetadataStore):
         rows, token = self._page(query, t.runs, scope, page_size, page_token, newest_first=True)
         return [self._run(row) for row in rows], token
 
+    def _json_text(self, column: Any, *path: str) -> ColumnElement[Any]:
+        """A field of a JSON document column, as text, on either engine."""
+        if self.engine.dialect.name == "postgresql":
+            return func.jsonb_extract_path_text(cast(column, pg_dialect.JSONB), *path)
+        return func.json_extract(column, "$." + ".".join(path))
+
+    def operational_stats(
+        self, duration_bounds: Sequence[float], heartbeat_since: datetime
+    ) -> OperationalStats:
+        """Aggregated in SQL (GROUP BY over the documents' fields), so a scrape costs
+        one scan of the runs, not decoding every run in Python."""
+        stats = OperationalStats()
+        c = t.runs.c
+        device = self._json_text(c.doc, "device_class")
+        seconds = cast(self._json_text(c.doc, "summary", "total_seconds"), Float)
+        finished = [s.value for s in (RunState.SUCCEEDED, RunState.FAILED, RunState.CANCELLED)]
+        buckets = [
+            func.sum(case((seconds <= bound, 1), else_=0)).label(f"le{i}")
+            for i, bound in enumerate(duration_bounds)
+        ]
+        e = t.evaluations.c
+        verdict = self._json_text(e.doc, "verdict")
+        with self._read() as conn:
+            for state, device_class, count in conn.execute(
+                select(c.state, device, func.count()).group_by(c.state, device)
+            ):
+                stats.runs[(state, device_class or "")] = int(count)
+            for row in conn.execute(
+                select(c.state, func.count(seconds), func.sum(seconds), *buckets)
+                .where(c.state.in_(finished), seconds.is_not(None))
+                .group_by(c.state)
+            ):
+                state, count, total, *counts = row
+                stats.run_seconds[state] = DurationHistogram(
+                    duration_bounds, [int(n or 0) for n in counts], int(count), float(total or 0)
+                )
+            for worker, beat_us in conn.execute(
+                select(c.worker_id, func.max(c.heartbeat_time_us))
+                .where(c.worker_id.is_not(None), c.heartbeat_time_us > _to_us(heartbeat_since))
+                .group_by(c.worker_id)
+            ):
+                stats.worker_heartbeats[worker] = beat_us / 1e6
+            for state, verdict_value, count in conn.execute(
+                select(e.state, verdict, func.count()).group_by(e.state, verdict)
+            ):
+                stats.evaluations[(state, verdict_value or "")] = int(count)
+        return stats
+
     def count_active_runs(self, agent_id: str) -> int:
         c = t.runs.c
         with self._read() as conn:
@@ -700,6 +799,29 @@ class SqlMetadataStore(MetadataStore):
             rows = conn.execute(
                 select(t.runs)
                 .where(c.state == RunState.RUNNING.value, silent)
+                .order_by(c.create_time_us, c.id)
+            ).all()
+        return [self._run(row) for row in rows]
+
+    # A QUEUED run has no heartbeat: its heartbeat column records its last publish,
+    # the sign of life the sweeper looks at (no schema change for one timestamp).
+    def touch_queued(self, run_id: str, when: datetime) -> bool:
+        c = t.runs.c
+        with self._write() as conn:
+            result = conn.execute(
+                update(t.runs)
+                .where(c.id == run_id, c.state == RunState.QUEUED.value)
+                .values(heartbeat_time_us=_to_us(when))
+            )
+        return bool(result.rowcount == 1)
+
+    def list_unclaimed_runs(self, published_before: datetime) -> list[Run]:
+        c = t.runs.c
+        silent = or_(c.heartbeat_time_us.is_(None), c.heartbeat_time_us < _to_us(published_before))
+        with self._read() as conn:
+            rows = conn.execute(
+                select(t.runs)
+                .where(c.state == RunState.QUEUED.value, silent)
                 .order_by(c.create_time_us, c.id)
             ).all()
         return [self._run(row) for row in rows]

@@ -57,5 +57,14 @@ class CeleryDispatcher(Dispatcher):
             # longer QUEUED is refused by the claim guard anyway.
             log.warning("run.revoke_failed", run_id=run.id, error=str(exc))
 
+    def ping(self) -> bool:
+        """One connection attempt to the broker, bounded by a short timeout."""
+        try:
+            with self.app.connection_for_write() as conn:
+                conn.ensure_connection(max_retries=1, interval_start=0, interval_step=0, timeout=2)
+        except Exception:
+            return False
+        return True
+
     def close(self) -> None:
         self.app.close()

@@ -113,6 +113,36 @@ def local_device() -> str:
     return "cpu"
 
 
+def api_failure_reason(log_path: Path) -> str | None:
+    """The one-line reason `loopy serve` printed before exiting (its last `loopy serve:` line)."""
+    try:
+        with open(log_path, "rb") as f:
+            f.seek(max(0, f.seek(0, os.SEEK_END) - 64_000))
+            lines = f.read().decode(errors="replace").splitlines()
+    except OSError:
+        return None
+    for line in reversed(lines):
+        if line.startswith("loopy serve: "):
+            return line.removeprefix("loopy serve: ")
+    return None
+
+
+def check_ports_free(settings: Settings) -> None:
+    """Fail before starting anything when a port is taken, saying which flag moves it."""
+    import socket
+
+    from service.serve import bind_failure_message
+
+    for what, host, port in (
+        ("HTTP", settings.http_host, settings.http_port),
+        ("gRPC", settings.grpc_host, settings.grpc_port),
+    ):
+        try:
+            socket.create_server((host, port)).close()
+        except OSError as exc:
+            raise RuntimeError(bind_failure_message(what, host, port, exc)) from exc
+
+
 # --- bootstrap ---------------------------------------------------------------
 
 
@@ -181,13 +211,26 @@ def ensure_baseline_track(
     )
 
 
-def curl_lines(settings: Settings, key: str) -> list[str]:
+def try_lines(settings: Settings, key: str) -> list[str]:
+    """What the banner suggests: the CLI (it finds this service and its key by
+    itself), then the same loop over curl, launching the revision it proposed."""
     base = f"http://{settings.http_host}:{settings.http_port}"
     auth = f'-H "Authorization: Bearer {key}"'
+    json_type = "-H 'Content-Type: application/json'"
+    edit = (
+        '{"search_replace": [{"search": "MATRIX_LR = ", "replace": "MATRIX_LR = 1.25 * "}], '
+        '"description": "Muon LR x1.25"}'
+    )
     return [
+        f"loopy program {BASELINE_TRACK_ID}",
+        f'loopy propose {BASELINE_TRACK_ID} --replace "MATRIX_LR = " "MATRIX_LR = 1.25 * " '
+        '-m "Muon LR x1.25"',
+        f"loopy launch {BASELINE_TRACK_ID} REVISION      # the revision id propose printed",
+        "loopy watch RUN                     # the run id launch printed",
+        "",
+        "or with curl:",
         f"curl -s {auth} {base}/v1/tracks/{BASELINE_TRACK_ID}/program",
-        f"curl -s {auth} -H 'Content-Type: application/json' "
-        f'-d \'{{"track_id": "{BASELINE_TRACK_ID}"}}\' {base}/v1/runs',
+        f"curl -s {auth} {json_type} -d '{edit}' {base}/v1/tracks/{BASELINE_TRACK_ID}/revisions",
         f"curl -s {auth} {base}/v1/tracks/{BASELINE_TRACK_ID}/runs",
     ]
 
@@ -219,6 +262,9 @@ class EmbeddedStack:
                 "LOOPY_LOG_FORMAT": "json",
             }
         )
+        # Ctrl-C should not wait out a run: hand it back at once (well within
+        # STOP_GRACE_S); the next `loopy up` runs it, attempt unspent.
+        env.setdefault("LOOPY_WORKER_SHUTDOWN_GRACE_S", "0")
         return env
 
     def start(self, name: str, argv: list[str]) -> subprocess.Popen[Any]:
@@ -251,8 +297,11 @@ class EmbeddedStack:
         while time.monotonic() < deadline:
             api = self.procs["api"]
             if api.poll() is not None:
+                reason = api_failure_reason(self.log_dir / "api.log")
                 raise RuntimeError(
-                    f"the API exited with code {api.returncode}; see {self.log_dir / 'api.log'}"
+                    (reason + f" (more in {self.log_dir / 'api.log'})")
+                    if reason
+                    else f"the API exited with code {api.returncode}; see {self.log_dir / 'api.log'}"
                 )
             with contextlib.suppress(httpx.HTTPError):
                 if httpx.get(url, timeout=1.0).status_code == 200:
@@ -313,6 +362,11 @@ def run_embedded(
     signal.signal(signal.SIGINT, _request_stop)
     signal.signal(signal.SIGTERM, _request_stop)
 
+    try:
+        check_ports_free(settings)
+    except RuntimeError as exc:
+        print(f"loopy up: {exc}", file=sys.stderr)
+        return 1
     stack = EmbeddedStack(settings, device)
     try:
         from service.wiring import build_core
@@ -366,8 +420,8 @@ def _print_banner(settings: Settings, key: str, device: str, track: Any) -> None
         f"Admin key (also in {key_path}):",
         f"  {key}",
         "",
-        "Try:",
-        *[f"  {line}" for line in curl_lines(settings, key)],
+        "Try (the loopy CLI finds this service and its key by itself):",
+        *[f"  {line}" if line else "" for line in try_lines(settings, key)],
         "",
         "Ctrl-C stops everything.",
         "",

@@ -11,12 +11,14 @@ from __future__ import annotations
 import json
 import os
 import socket
+import threading
 import time
 from pathlib import Path
 from typing import Any
 
 import structlog
 from celery import Celery, signals
+from celery.exceptions import Reject
 
 from service.settings import Settings
 from service.worker.cache import HarnessCache
@@ -28,7 +30,8 @@ from service.worker.celery_app import (
 )
 from service.worker.dispatch import CeleryDispatcher
 from service.worker.reaper import Reaper, reap_interval_for
-from service.worker.supervisor import RunExecutor, heartbeat_interval_for
+from service.worker.spool import Spool, SpoolDrainer
+from service.worker.supervisor import ClaimDeferred, RunExecutor, heartbeat_interval_for
 
 log = structlog.get_logger(__name__)
 
@@ -88,6 +91,9 @@ class WorkerProcess:
         self.core = build_core(settings, dispatcher=CeleryDispatcher(settings, self.app))
         cache_root = Path(settings.effective_worker_cache_dir)
         self.cache = HarnessCache(cache_root, self.core.artifacts)
+        self.spool = Spool(
+            settings.effective_worker_spool_dir, self.core, settings.spool_retry_max_interval_s
+        )
         self.executor = RunExecutor(
             self.core,
             self.cache,
@@ -95,9 +101,16 @@ class WorkerProcess:
             device=self.device,
             work_dir=cache_root / "work" / f"{os.getpid()}",
             heartbeat_interval_s=heartbeat_interval_for(settings.heartbeat_timeout_s),
+            spool=self.spool,
+            claim_retry_window_s=settings.claim_retry_window_s,
+            shutdown_grace_s=settings.worker_shutdown_grace_s,
             run_options=run_options if run_options is not None else run_options_from_env(),
         )
-        self.reaper = Reaper(self.core, reap_interval_for(settings.heartbeat_timeout_s))
+        self.reaper = Reaper(
+            self.core,
+            reap_interval_for(settings.heartbeat_timeout_s, settings.requeue_after_s),
+            healthy_for_s=settings.heartbeat_timeout_s,
+        )
         self._bind_task()
 
     def _bind_task(self) -> None:
@@ -109,6 +122,9 @@ class WorkerProcess:
         def execute_run(run_id: str) -> str:
             try:
                 return executor.execute(run_id)
+            except ClaimDeferred as exc:
+                # Back to the broker, unacknowledged (the sweeper is the backstop).
+                raise Reject(str(exc), requeue=True) from exc
             finally:
                 if embedded:
                     _prune_processed(processed)
@@ -126,6 +142,9 @@ class WorkerProcess:
     def run(self) -> None:
         self.warm_up()
         self.reaper.start()
+        # What an earlier process on this spool trained but could not deliver.
+        drain_stop = threading.Event()
+        SpoolDrainer(self.spool, drain_stop).start()
         log.info("worker.started", worker_id=self.worker_id, queue=self.queue, device=self.device)
         pool = "solo" if self.concurrency == 1 else "threads"
         argv = [
@@ -142,6 +161,7 @@ class WorkerProcess:
         try:
             self.app.worker_main(argv)
         finally:
+            drain_stop.set()
             self.reaper.stop()
             log.info("worker.stopped", worker_id=self.worker_id)
 

@@ -1,4 +1,4 @@
-"""What a worker does with one run: claim, fetch, train, forward, upload, complete.
+"""What a worker does with one run: claim, fetch, train, forward, spool, deliver.
 
 `RunExecutor.execute(run_id)` is the body of the Celery task. It is safe to
 call for any delivery of any message: `Loopy.claim_run` admits exactly one.
@@ -6,11 +6,18 @@ While the trainer's runner supervises the sandboxed child, two helper threads
 run beside it: a heartbeat (which also notices a cancel: the run is no longer
 RUNNING on this worker, so the child is killed) and a forwarder that writes
 metric points and log text to the metadata store in small batches.
+
+Finished work goes through the spool (service.worker.spool) so an outage of the
+database or the object store delays a result, never loses it. Failures of our
+own infrastructure hand the run back (QUEUED, same attempt) or end it
+INFRASTRUCTURE, never CRASH. On SIGTERM the current run gets
+`worker_shutdown_grace_s` to finish, then is handed back at once.
 """
 
 from __future__ import annotations
 
 import atexit
+import random
 import shutil
 import threading
 import time
@@ -20,7 +27,7 @@ from typing import Any
 
 import structlog
 
-from service.domain.errors import LoopyError, NotFound
+from service.domain.errors import NotFound
 from service.domain.models import (
     ArtifactRef,
     FailureReason,
@@ -35,6 +42,7 @@ from service.domain.models import (
 from service.domain.service import Loopy
 from service.worker.cache import HarnessCache
 from service.worker.speed_probe import measure_speed
+from service.worker.spool import Delivery, Spool, SpoolEntry, is_infrastructure_error
 
 log = structlog.get_logger(__name__)
 
@@ -42,11 +50,18 @@ log = structlog.get_logger(__name__)
 # room for the watcher's own polling.
 METRIC_FLUSH_INTERVAL_S = 0.25
 MAX_LOG_EVENT_CHARS = 32_000
-CLAIM_ATTEMPTS = 6  # ~15 s of retries when the metadata store is briefly unreachable
+# Waits between retries of a claim or a harness fetch while a store is down.
+RETRY_FIRST_S = 0.5
+RETRY_MAX_S = 10.0
 
 
-def run_artifact_key(run_id: str, file_name: str) -> str:
-    return f"runs/{run_id}/{file_name}"
+class ClaimDeferred(Exception):
+    """The metadata store stayed unreachable for the whole claim retry window: the
+    message goes back to the broker (never acknowledged away)."""
+
+
+def _backoff(attempt: int) -> float:
+    return min(RETRY_MAX_S, RETRY_FIRST_S * 2**attempt) * random.uniform(0.5, 1.0)
 
 
 def heartbeat_interval_for(timeout_s: float) -> float:
@@ -99,6 +114,13 @@ class Forwarder:
     def _loop(self) -> None:
         while not self._stop.wait(self.interval_s):
             self.flush()
+
+    def leftovers(self) -> tuple[list[MetricPoint], str]:
+        """What the store did not take (it is down): handed to the spool."""
+        with self._lock:
+            points, self._points = self._points, []
+            text, self._log = "".join(self._log), []
+        return points, text
 
     def flush(self) -> None:
         with self._lock:
@@ -172,10 +194,16 @@ class RunExecutor:
         device: str,
         work_dir: str | Path,
         heartbeat_interval_s: float,
+        spool: Spool,
+        claim_retry_window_s: float = 60.0,
+        shutdown_grace_s: float = 0.0,
         run_options: dict[str, Any] | None = None,
         runner: Callable[..., Any] | None = None,
     ) -> None:
         self.core = core
+        self.spool = spool
+        self.claim_retry_window_s = claim_retry_window_s
+        self.shutdown_grace_s = shutdown_grace_s
         self.cache = cache
         self.worker_id = worker_id
         self.device = device
@@ -183,7 +211,8 @@ class RunExecutor:
         self.heartbeat_interval_s = heartbeat_interval_s
         self.run_options = dict(run_options or {})
         self._runner = runner
-        self.shutting_down = threading.Event()
+        self.shutting_down = threading.Event()  # SIGTERM: no new run
+        self.stop_now = threading.Event()  # the grace is over: hand back what runs
         self._running: set[threading.Event] = set()  # cancel events of runs in progress
         self._running_lock = threading.Lock()
         # The next run's sandboxed children, started ahead (the real runner only): each
@@ -202,12 +231,23 @@ class RunExecutor:
         return self._runner
 
     def request_shutdown(self) -> None:
-        """Stop the child of the current run; the run is left for the reaper to re-queue."""
+        """Take no new run; let the current one finish within the grace, then stop its
+        child and hand the run back (QUEUED, same attempt). Idempotent."""
+        first = not self.shutting_down.is_set()
         self.shutting_down.set()
+        self.close_warm()
+        if self.shutdown_grace_s <= 0:
+            self._stop_running()
+        elif first:
+            timer = threading.Timer(self.shutdown_grace_s, self._stop_running)
+            timer.daemon = True
+            timer.start()
+
+    def _stop_running(self) -> None:
+        self.stop_now.set()
         with self._running_lock:
             for cancel in self._running:
                 cancel.set()
-        self.close_warm()
 
     def close_warm(self) -> None:
         """Kill the pre-warmed children that no run took (idempotent)."""
@@ -243,7 +283,10 @@ class RunExecutor:
         return warm
 
     def execute(self, run_id: str) -> str:
-        """Run the run if this delivery wins the claim; returns what happened."""
+        """Run the run if this delivery wins the claim; returns what happened.
+        Raises ClaimDeferred when the store stayed down through the claim window."""
+        if self.shutting_down.is_set():
+            raise ClaimDeferred(f"worker {self.worker_id} is stopping")
         try:
             assignment = self._claim(run_id)
         except NotFound:  # a message for a run this metadata store never had
@@ -272,8 +315,11 @@ class RunExecutor:
             heartbeat.stop()
             if heartbeat.lost.is_set():
                 return "cancelled"
+            if is_infrastructure_error(exc):
+                return self._hand_back(run, f"infrastructure: {exc}", bound)
+            # A bug on our side, not the agent's code: ours to own, not charged.
             return self._finish_without_training(
-                run, FailureReason.CRASH, f"worker error: {type(exc).__name__}: {exc}"
+                run, FailureReason.INFRASTRUCTURE, f"worker error: {type(exc).__name__}: {exc}"
             )
         finally:
             forwarder.close()
@@ -283,19 +329,49 @@ class RunExecutor:
             shutil.rmtree(out_dir, ignore_errors=True)
 
     def _claim(self, run_id: str) -> RunAssignment | None:
-        """claim_run, retried through a short store outage: a message acknowledged
-        without a claim would leave its run QUEUED with nothing left to deliver it."""
-        for attempt in range(CLAIM_ATTEMPTS):
+        """claim_run, retried through a store outage for `claim_retry_window_s`; past
+        that ClaimDeferred: the message must go back to the broker, not be acked away."""
+        deadline = time.monotonic() + self.claim_retry_window_s
+        attempt = 0
+        while True:
             try:
                 return self.core.claim_run(run_id, self.worker_id)
-            except LoopyError:
-                raise
             except Exception as exc:
-                if attempt == CLAIM_ATTEMPTS - 1:
+                if not is_infrastructure_error(exc):
                     raise
+                if time.monotonic() > deadline or self.shutting_down.is_set():
+                    log.warning("run.claim_deferred", run_id=run_id, error=str(exc))
+                    raise ClaimDeferred(str(exc)) from exc
                 log.warning("run.claim_retry", run_id=run_id, error=str(exc))
-                time.sleep(min(10.0, 0.5 * 2**attempt))
-        return None
+                time.sleep(_backoff(attempt))
+                attempt += 1
+
+    def _hand_back(self, run: Run, reason: str, bound: Any) -> str:
+        """QUEUED again, same attempt; if even that fails the reaper re-queues it."""
+        try:
+            released = self.core.release_run(run.id, self.worker_id, reason)
+        except Exception as exc:
+            bound.warning("run.release_failed", error=str(exc))
+            return "interrupted"
+        bound.info("run.handed_back", reason=reason, released=released is not None)
+        return "handed_back"
+
+    def _fetch_harness(self, assignment: RunAssignment, cancel: threading.Event) -> Path:
+        """The harness, retried while the object store is down (the heartbeat keeps
+        the run ours meanwhile); raises the last error when the window is over."""
+        deadline = time.monotonic() + self.claim_retry_window_s
+        attempt = 0
+        while True:
+            try:
+                return self.cache.ensure(assignment.harness)
+            except Exception as exc:
+                if not is_infrastructure_error(exc) or time.monotonic() > deadline:
+                    raise
+                if cancel.is_set() or self.stop_now.is_set():
+                    raise
+                log.warning("run.harness_retry", run_id=assignment.run.id, error=str(exc))
+                cancel.wait(_backoff(attempt))
+                attempt += 1
 
     def _supervise(
         self,
@@ -309,11 +385,15 @@ class RunExecutor:
         run = assignment.run
         started = time.monotonic()
         try:
-            harness_dir = self.cache.ensure(assignment.harness)
+            harness_dir = self._fetch_harness(assignment, cancel)
         except Exception as exc:
             bound.error("run.harness_unavailable", error=str(exc))
+            if is_infrastructure_error(exc) or self.stop_now.is_set():
+                return self._hand_back(run, f"harness unavailable: {exc}", bound)
             return self._finish_without_training(
-                run, FailureReason.CRASH, f"the worker could not fetch the harness: {exc}"
+                run,
+                FailureReason.INFRASTRUCTURE,
+                f"the worker could not fetch the harness: {exc}",
             )
         fetch_s = time.monotonic() - started
         if out_dir.exists():
@@ -321,30 +401,43 @@ class RunExecutor:
         out_dir.mkdir(parents=True)
         speed = measure_speed(self.device)  # the machine's speed now, before the child trains
         result = self._train(assignment.source, run, harness_dir, out_dir, forwarder, cancel)
-        forwarder.close()  # every point is stored before the run is marked finished
-        heartbeat.stop()
+        forwarder.close()  # every point the store takes is stored before the outcome
         if heartbeat.lost.is_set():
+            heartbeat.stop()
             bound.info("run.abandoned", reason="no longer RUNNING on this worker")
             return "cancelled"
         if self.shutting_down.is_set() and result.state == "CANCELLED":
-            # Left RUNNING: its heartbeat stops and the reaper re-queues it.
-            bound.info("run.interrupted", reason="worker shutting down")
-            return "interrupted"
-        upload_started = time.monotonic()
-        artifacts = self._upload(run.id, assignment.source, result)
-        upload_s = time.monotonic() - upload_started
-        outcome = _outcome(result, _queue_wait_seconds(run), fetch_s, upload_s, artifacts)
+            heartbeat.stop()
+            return self._hand_back(run, "worker shutting down", bound)
+        # Into the spool first (files moved, not copied), then delivered: a store that
+        # is down delays the result; the heartbeat keeps the run ours meanwhile.
+        points, log_text = forwarder.leftovers()
+        outcome = _outcome(result, _queue_wait_seconds(run), fetch_s, 0.0, {})
         if outcome.summary is not None:
             outcome.summary.speed_probe = speed
-        done = self.core.complete_run(run.id, self.worker_id, outcome)
+        entry = self.spool.put(
+            SpoolEntry(
+                run_id=run.id,
+                worker_id=self.worker_id,
+                outcome=outcome,
+                files={},
+                points=points,
+                log_text=log_text,
+            ),
+            self._artifact_files(assignment.source, result, out_dir),
+        )
+        delivery = self.spool.deliver(entry, self.stop_now)
+        heartbeat.stop()
         bound.info(
             "run.finished",
             state=str(outcome.state),
             failure_reason=outcome.failure_reason,
             val_bpb=outcome.summary.val_bpb if outcome.summary else None,
-            recorded=done is not None,
-            points=forwarder.points_sent,
+            delivery=delivery,
+            points=forwarder.points_sent + len(points),
         )
+        if delivery == Delivery.STOPPED:
+            return "spooled"
         return str(outcome.state)
 
     def _train(
@@ -385,21 +478,23 @@ class RunExecutor:
             on_trained=lambda: self._prewarm(config),
         )
 
-    def _upload(self, run_id: str, source: str, result: Any) -> dict[str, ArtifactRef]:
-        refs: dict[str, ArtifactRef] = {}
-        refs["source"] = self.core.artifacts.put_bytes(
-            run_artifact_key(run_id, "source.py"), source.encode("utf-8")
-        )
+    @staticmethod
+    def _artifact_files(source: str, result: Any, out_dir: Path) -> dict[str, Path]:
+        """The run's artifacts as files named as they are stored (runs/<id>/<name>)."""
+        files: dict[str, Path] = {}
+        source_path = out_dir / "source.py"
+        source_path.write_bytes(source.encode("utf-8"))
+        files["source"] = source_path
         for name, file_name, path in (
             ("log", "log.txt", getattr(result, "log_path", None)),
             ("checkpoint", "checkpoint.pt", getattr(result, "checkpoint_path", None)),
         ):
             if path and Path(path).is_file():
-                with open(path, "rb") as f:
-                    refs[name] = self.core.artifacts.put(
-                        run_artifact_key(run_id, file_name), f, Path(path).stat().st_size
-                    )
-        return refs
+                target = out_dir / file_name
+                if Path(path).resolve() != target.resolve():
+                    shutil.move(str(path), target)
+                files[name] = target
+        return files
 
     def _finish_without_training(self, run: Run, reason: FailureReason, message: str) -> str:
         outcome = RunOutcome(

@@ -187,3 +187,72 @@ def up_factory(tmp_path_factory: pytest.TempPathFactory, tiny_harness_dir: Path)
     yield start
     for up in started:
         up.kill()
+
+
+def cli_env(data_dir: Path, **extra: str) -> dict[str, str]:
+    """The environment of a person's shell next to `loopy up`: no LOOPY_URL or key,
+    only the data dir (the CLI finds the service and its admin key there)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LOOPY_")}
+    env.update({"LOOPY_DATA_DIR": str(data_dir), "PYTHONPATH": _pythonpath(), "COLUMNS": "200"})
+    env.update(extra)
+    return env
+
+
+def _pythonpath() -> str:
+    parts = [str(REPO), str(REPO / "clients" / "python"), os.environ.get("PYTHONPATH", "")]
+    return os.pathsep.join(p for p in parts if p)
+
+
+@pytest.fixture(scope="module")
+def loopy_cli() -> Any:
+    """Run `loopy ARGS...` (as `python -m service.cli`) next to a `loopy up`."""
+
+    def run(
+        data_dir: Path, *args: str, timeout_s: float = 120, **env: str
+    ) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "service.cli", *args],
+            cwd=REPO,
+            env=cli_env(data_dir, **env),
+            capture_output=True,
+            text=True,
+            timeout=timeout_s,
+        )
+
+    return run
+
+
+@pytest.fixture(scope="module")
+def wait_for_calibration() -> Any:
+    """wait(up): until the baseline track's calibration runs have all finished."""
+    return lambda up: wait_calibrated(up.base_url, up.key)
+
+
+def wait_calibrated(base_url: str, key: str, timeout_s: float = 300) -> None:
+    import httpx
+
+    headers = {"Authorization": f"Bearer {key}"}
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        runs = httpx.get(
+            f"{base_url}/v1/tracks/baseline/runs",
+            params={"page_size": 50},
+            headers=headers,
+            timeout=10,
+        ).json()["runs"]
+        calibration = [r for r in runs if r["purpose"] == "CALIBRATION"]
+        if calibration and all(
+            r["state"] in {"SUCCEEDED", "FAILED", "CANCELLED"} for r in calibration
+        ):
+            assert all(r["state"] == "SUCCEEDED" for r in calibration), calibration
+            return
+        time.sleep(0.5)
+    raise AssertionError("the baseline track's calibration runs did not finish")
+
+
+@pytest.fixture(scope="session")
+def e2e() -> Any:
+    """Helpers for the test modules (a conftest is not importable under importlib)."""
+    from types import SimpleNamespace
+
+    return SimpleNamespace(cli_env=cli_env, free_port=free_port, repo=REPO)

@@ -17,10 +17,13 @@ from urllib.parse import quote
 
 import httpx
 from loopy_client import AuthenticatedClient
+from loopy_client.api.agents import create_agent, get_agent
+from loopy_client.api.harnesses import create_harness, get_harness, list_harnesses
 from loopy_client.api.revisions import get_revision
 from loopy_client.api.runs import (
     cancel_run,
     evaluate,
+    get_artifact,
     get_evaluation,
     get_metrics,
     get_run,
@@ -35,6 +38,7 @@ from loopy_client.api.tracks import (
     get_progress_chart,
     get_track,
     list_head_changes,
+    list_proposals,
     list_revisions,
     list_runs,
     list_tracks,
@@ -42,13 +46,20 @@ from loopy_client.api.tracks import (
     propose_edit,
 )
 from loopy_client.models import (
+    Agent,
+    CreateAgentRequest,
+    CreatedAgent,
+    CreateHarnessRequest,
     CreateTrackRequest,
     EvaluateRequest,
     Evaluation,
     EvaluationState,
+    Harness,
     LaunchRunRequest,
     Leaderboard,
+    ListHarnessesResponse,
     ListHeadChangesResponse,
+    ListProposalsResponse,
     ListRevisionsResponse,
     ListRunsResponse,
     ListTracksResponse,
@@ -255,6 +266,57 @@ class LoopyClient:
             page_token=page_token,
         )
 
+    def list_proposals(
+        self,
+        track: str,
+        *,
+        author_agent_id: str | None = None,
+        page_size: int | None = None,
+        page_token: str = "",
+    ) -> ListProposalsResponse:
+        """Every edit proposed on a track, accepted or refused (with the reason), newest first."""
+        return self._call(  # type: ignore[no-any-return]
+            list_proposals,
+            track,
+            author_agent_id=_opt(author_agent_id),
+            page_size=_opt(page_size),
+            page_token=page_token,
+        )
+
+    # --- harnesses and agents (admin) ---------------------------------------------
+
+    def create_harness(
+        self,
+        *,
+        path: str | None = None,
+        demo: bool = False,
+        description: str = "",
+        request_id: str | None = None,
+    ) -> Harness:
+        """Register a prepared harness directory (`path`, on the server) or the demo one (admin)."""
+        body = CreateHarnessRequest(
+            path=_opt(path), demo=demo, description=description, request_id=_opt(request_id)
+        )
+        return self._call(create_harness, body=body)  # type: ignore[no-any-return]
+
+    def get_harness(self, harness: str) -> Harness:
+        return self._call(get_harness, harness)  # type: ignore[no-any-return]
+
+    def list_harnesses(
+        self, *, page_size: int | None = None, page_token: str = ""
+    ) -> ListHarnessesResponse:
+        return self._call(  # type: ignore[no-any-return]
+            list_harnesses, page_size=_opt(page_size), page_token=page_token
+        )
+
+    def create_agent(self, name: str, *, role: str = "agent", **fields: Any) -> CreatedAgent:
+        """Create a caller and its API key (admin); the key is in the answer, once."""
+        body = CreateAgentRequest.from_dict({"name": name, "role": role, **fields})
+        return self._call(create_agent, body=body)  # type: ignore[no-any-return]
+
+    def get_agent(self, agent: str) -> Agent:
+        return self._call(get_agent, agent)  # type: ignore[no-any-return]
+
     # --- runs ---------------------------------------------------------------------
 
     def launch_run(
@@ -326,6 +388,11 @@ class LoopyClient:
             if page.next_since_step is None:
                 return series
             since_step = page.next_since_step
+
+    def get_artifact(self, run: str, name: str) -> bytes:
+        """A file a run produced (e.g. its `log` or `checkpoint`), as bytes."""
+        artifact: Any = self._call(get_artifact, run, name)
+        return artifact.payload.read() if isinstance(artifact, File) else bytes(artifact or b"")
 
     def get_run_logs(self, run: str, *, tail_bytes: int | None = None) -> RunLogs:
         return self._call(get_run_logs, run, tail_bytes=_opt(tail_bytes))  # type: ignore[no-any-return]

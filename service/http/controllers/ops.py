@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import math
+
 import anyio.to_thread
-from litestar import Response, get
+from litestar import Response, get, head
 from litestar.di import NamedDependency
 from litestar.openapi import ResponseSpec
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 
+from service.domain.errors import DEPENDENCY_RETRY_AFTER_S
 from service.domain.service import Loopy
 from service.http.schemas import HealthStatus
 from service.http.telemetry import Telemetry
@@ -27,27 +30,25 @@ async def healthz() -> HealthStatus:
 @get(
     "/readyz",
     operation_id="Readyz",
-    summary="Readiness: the metadata store answers",
+    summary="Readiness: the database, the broker and the object store answer",
     tags=["health"],
     responses={
         503: ResponseSpec(
             data_container=HealthStatus,
-            description="The metadata store does not answer.",
+            description="A dependency does not answer; `checks` says which.",
             generate_examples=False,
         )
     },
 )
 async def readyz(core: NamedDependency[Loopy]) -> Response[HealthStatus]:
-    """200 when the metadata store answers a ping, 503 otherwise. No key needed."""
-    try:
-        store_ok = bool(await anyio.to_thread.run_sync(core.meta.ping))
-    except Exception:  # a failing ping means "not ready", never a 500
-        store_ok = False
+    """200 when the metadata store, the broker and the artifact store all answer, 503
+    (with Retry-After) otherwise; answers are cached for a few seconds. No key needed."""
+    checks = await anyio.to_thread.run_sync(core.readiness)
+    ready = all(checks.values())
     return Response(
-        HealthStatus(
-            status="ok" if store_ok else "unavailable", checks={"metadata_store": store_ok}
-        ),
-        status_code=200 if store_ok else 503,
+        HealthStatus(status="ok" if ready else "unavailable", checks=checks),
+        status_code=200 if ready else 503,
+        headers={} if ready else {"Retry-After": str(math.ceil(DEPENDENCY_RETRY_AFTER_S))},
     )
 
 
@@ -61,11 +62,22 @@ async def readyz(core: NamedDependency[Loopy]) -> Response[HealthStatus]:
         200: ResponseSpec(
             data_container=str,
             media_type="text/plain",
-            description="Prometheus text exposition: request counts and latency per operation.",
+            description="Prometheus text exposition: HTTP and gRPC requests per operation, "
+            "runs by state and device class, queue depth, run durations, worker heartbeats, "
+            "evaluations by verdict.",
             generate_examples=False,
         )
     },
 )
 async def prometheus_metrics(telemetry: NamedDependency[Telemetry]) -> Response[bytes]:
-    """Request counts and latency histograms per operation, in Prometheus text format."""
-    return Response(content=generate_latest(telemetry.registry), media_type=CONTENT_TYPE_LATEST)
+    """Request series of this process and the work read from the store, in Prometheus
+    text format. No key needed."""
+    body = await anyio.to_thread.run_sync(telemetry.exposition)  # reads the store
+    # The header is set whole: Litestar would append a second charset to text/plain.
+    return Response(content=body, headers={"content-type": CONTENT_TYPE_LATEST})
+
+
+@head("/metrics", include_in_schema=False)
+async def prometheus_metrics_head() -> Response[None]:
+    """Scrapers and load balancers probe with HEAD: the same headers, no body."""
+    return Response(content=None, headers={"content-type": CONTENT_TYPE_LATEST})

@@ -331,7 +331,11 @@ async def test_artifact_redirects_to_presigned_url(
 async def test_health_and_prometheus_need_no_key(kit: Any, client: Client, agent_key: str) -> None:
     assert (await client.get("/healthz")).json() == {"status": "ok", "checks": {}}
     ready = await client.get("/readyz")
-    assert ready.status_code == 200 and ready.json()["checks"] == {"metadata_store": True}
+    assert ready.status_code == 200 and ready.json()["checks"] == {
+        "metadata_store": True,
+        "broker": True,
+        "artifact_store": True,
+    }
     await client.get("/v1/tracks", headers=kit.auth(agent_key))
     metrics = await client.get("/metrics")
     assert metrics.status_code == 200
@@ -345,8 +349,11 @@ async def test_readyz_reports_a_dead_store(kit: Any, client: Client, core: Loopy
 
     core.meta.ping = broken_ping  # type: ignore[method-assign]
     ready = await client.get("/readyz")
-    assert ready.status_code == 503
-    assert ready.json() == {"status": "unavailable", "checks": {"metadata_store": False}}
+    assert ready.status_code == 503 and int(ready.headers["Retry-After"]) >= 1
+    assert ready.json() == {
+        "status": "unavailable",
+        "checks": {"metadata_store": False, "broker": True, "artifact_store": True},
+    }
 
 
 async def test_api_keys_are_resolved_once_per_few_seconds(

@@ -743,6 +743,37 @@ def test_evaluation_round_trip_replace_and_pending(store: MetadataStore) -> None
     assert store.list_pending_evaluations("t-one") == [pending[2]]
 
 
+def test_operational_stats_count_the_work(store: MetadataStore) -> None:
+    """What /metrics reports, aggregated by the store (in SQL for SQLite and PostgreSQL)."""
+    store.create_run(run(1))
+    store.create_run(run(2))
+    running = run(3, state=RunState.RUNNING)
+    store.create_run(running)
+    assert store.touch_heartbeat(running.id, "worker-a", at(50))
+    for n, state in ((4, RunState.SUCCEEDED), (5, RunState.FAILED)):
+        started = run(n, state=RunState.RUNNING)
+        store.create_run(started)
+        assert store.transition_run(started.id, [RunState.RUNNING], finished(started, state))
+    store.put_evaluation(evaluation(1))
+    store.put_evaluation(evaluation(2, state=EvaluationState.DONE))
+
+    stats = store.operational_stats((60.0, 100.0), heartbeat_since=at(10))
+
+    assert stats.runs == {
+        ("QUEUED", "cpu"): 2,
+        ("RUNNING", "cpu"): 1,
+        ("SUCCEEDED", "cpu"): 1,
+        ("FAILED", "cpu"): 1,
+    }
+    for state in ("SUCCEEDED", "FAILED"):
+        histogram = stats.run_seconds[state]
+        assert (histogram.counts, histogram.count, histogram.total) == ([0, 1], 1, 70.25)
+    assert set(stats.run_seconds) == {"SUCCEEDED", "FAILED"}
+    assert stats.worker_heartbeats == {"worker-a": at(50).timestamp()}
+    assert stats.evaluations == {("PENDING", ""): 1, ("DONE", "KEEP"): 1}
+    assert store.operational_stats((60.0,), heartbeat_since=at(60)).worker_heartbeats == {}
+
+
 # --- decisions v2: head changes, the error-budget counter, evaluation versions --------
 
 

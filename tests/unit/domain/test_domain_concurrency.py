@@ -3,6 +3,7 @@ cancel against finish."""
 
 from __future__ import annotations
 
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
 from service.domain.errors import Conflict, FailedPrecondition
@@ -96,3 +97,43 @@ def test_cancel_racing_completion_leaves_one_terminal_state(world):
             if e.data.get("state") in ("SUCCEEDED", "CANCELLED")
         ]
         assert terminal == [final.state.value]
+
+
+def test_concurrent_retries_of_one_proposal_store_one_and_answer_alike(tmp_path, monkeypatch):
+    from tests.unit.domain.conftest import World
+
+    # SQLite releases the GIL on every statement, so the retries really interleave.
+    monkeypatch.setenv("LOOPY_DOMAIN_TEST_STORE", "sqlite")
+    world = World(tmp_path)
+    track = world.track()
+    alice = world.agent("alice")
+    request = ProposeEditRequest(
+        search_replace=[SearchReplaceBlock(search="LR = 0.01", replace="LR = 0.05")],
+        description="the same edit, retried",
+        request_id="propose-once",
+    )
+    barrier = threading.Barrier(20)
+
+    def propose(_: int):
+        barrier.wait()
+        return world.core.propose_edit(alice, track.id, request)
+
+    with ThreadPoolExecutor(max_workers=20) as pool:
+        results = list(pool.map(propose, range(20)))
+    assert len({(r.proposal_id, r.revision.id) for r in results}) == 1
+    proposals, _ = world.meta.list_proposals(track.id, None, 100, "")
+    assert [p.request_id for p in proposals].count("propose-once") == 1
+
+
+def test_concurrent_parses_never_fail_inside_the_parser():
+    from service.domain.patching.validate import parse
+
+    source = "x = " + "(" * 150 + "1" + ")" * 150 + "\n" + "def f():\n    return [i for i in x]\n"
+    barrier = threading.Barrier(16)
+
+    def work(_: int) -> int:
+        barrier.wait()
+        return sum(len(parse(source).body) for _ in range(30))
+
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        assert set(pool.map(work, range(16))) == {60}

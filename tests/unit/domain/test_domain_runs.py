@@ -15,7 +15,6 @@ from service.domain.errors import (
     NotFound,
     PermissionDenied,
     QuotaExceeded,
-    Unavailable,
 )
 from service.domain.models import (
     ArtifactRef,
@@ -30,6 +29,7 @@ from service.domain.models import (
     utcnow,
 )
 from service.domain.ports import ArtifactIntegrityError
+from service.domain.service import DomainSettings
 
 
 def launch(world, who, track, **kw):
@@ -243,14 +243,89 @@ def test_reaper_requeues_once_then_marks_worker_lost(world):
     assert states(world, run.id) == ["QUEUED", "RUNNING", "QUEUED", "RUNNING", "FAILED"]
 
 
-def test_dispatch_failure_fails_the_run_and_says_unavailable(world):
+def test_a_broker_outage_delays_a_run_never_loses_it(world):
     track = world.track()
     alice = world.agent("alice")
     world.dispatcher.fail_submits = True
-    with pytest.raises(Unavailable) as err:
-        launch(world, alice, track)
-    run = world.core.get_run(alice, err.value.details["run_id"])
-    assert run.state is RunState.FAILED and "could not be queued" in run.failure_message
+    run = launch(world, alice, track, request_id="launch-1")
+    # Accepted (stored QUEUED) although nothing could be published.
+    assert run.state is RunState.QUEUED and world.dispatcher.submitted_ids == []
+    assert world.core.requeue_unclaimed_runs() == []  # the broker is still down
+    # A retry with the same request id is the same accepted run, not a second one.
+    again = launch(world, alice, track, request_id="launch-1")
+    assert again.id == run.id and again.state is RunState.QUEUED
+    world.dispatcher.fail_submits = False
+    [published] = world.core.requeue_unclaimed_runs()
+    assert published.id == run.id and world.dispatcher.submitted_ids == [run.id]
+    # Published just now: not again until requeue_after_s has passed.
+    assert world.core.requeue_unclaimed_runs() == []
+    assert world.core.claim_run(run.id, "w1") is not None
+    assert world.core.claim_run(run.id, "w2") is None  # duplicates stay harmless
+
+
+def test_an_unclaimed_run_is_published_again_after_requeue_after(tmp_path):
+    from tests.unit.domain.conftest import World
+
+    world = World(tmp_path, DomainSettings(requeue_after_s=0.0, watch_poll_s=0.02))
+    run = launch(world, world.agent("alice"), world.track())
+    assert world.dispatcher.submitted_ids == [run.id]
+    # The message was lost (broker restarted empty): the sweeper publishes it again.
+    assert [r.id for r in world.core.requeue_unclaimed_runs()] == [run.id]
+    assert world.dispatcher.submitted_ids == [run.id, run.id]
+    world.core.claim_run(run.id, "w1")
+    assert world.core.requeue_unclaimed_runs() == []  # claimed runs are not swept
+
+
+def test_release_hands_a_run_back_without_spending_its_attempt(world):
+    run = launch(world, world.agent("alice"), world.track())
+    world.core.claim_run(run.id, "w1")
+    assert world.core.release_run(run.id, "w2", "not mine") is None
+    released = world.core.release_run(run.id, "w1", "worker shutting down")
+    assert released.state is RunState.QUEUED and released.attempt == 1
+    assert released.worker_id is None
+    assert world.dispatcher.submitted_ids == [run.id, run.id]
+    again = world.core.claim_run(run.id, "w2")
+    assert again is not None and again.run.attempt == 1
+    assert states(world, run.id) == ["QUEUED", "RUNNING", "QUEUED", "RUNNING"]
+
+
+def test_an_infrastructure_failure_is_not_charged(world):
+    alice = world.agent("alice")
+    run = launch(world, alice, world.track())
+    world.core.claim_run(run.id, "w1")
+    outcome = RunOutcome(
+        state=RunState.FAILED,
+        failure_reason=FailureReason.INFRASTRUCTURE,
+        failure_message="worker error",
+        summary=RunSummary(training_seconds=30.0),
+    )
+    done = world.core.complete_run(run.id, "w1", outcome)
+    assert done.failure_reason is FailureReason.INFRASTRUCTURE
+    assert world.core.get_agent(alice, alice.agent_id).compute_seconds_used == 0.0
+
+
+def test_readiness_names_the_dependency_that_is_down(world):
+    assert world.core.readiness() == {
+        "metadata_store": True,
+        "broker": True,
+        "artifact_store": True,
+    }
+    world.dispatcher.fail_submits = True
+    world.core.settings.ready_cache_s = 0.0
+    assert world.core.readiness()["broker"] is False
+
+
+def test_huge_since_step_is_an_invalid_argument(world):
+    run = launch(world, world.agent("alice"), world.track())
+    with pytest.raises(InvalidArgument) as err:
+        world.core.get_metrics(world.admin, run.id, 2**70, None)
+    assert err.value.details["field"] == "since_step"
+
+
+def test_a_request_id_with_nul_is_an_invalid_argument(world):
+    with pytest.raises(InvalidArgument) as err:
+        launch(world, world.agent("alice"), world.track(), request_id="a\x00b")
+    assert err.value.details["field"] == "request_id"
 
 
 def test_metrics_since_step_names_limit_and_continuation(world):

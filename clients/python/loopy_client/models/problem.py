@@ -29,7 +29,7 @@ class Problem:
         type_ (str): A stable URI per error code.
         details (ProblemDetails | Unset): Machine-readable evidence: `field` for a bad input, the hunk or block that did
             not apply, `current_head` after a lost promotion, the quota hit.
-        retry_after_s (float | None | Unset): On 429: wait this many seconds before retrying.
+        retry_after_s (float | None | Unset): On 429 and 503: wait this many seconds before retrying.
     """
 
     code: str

@@ -48,7 +48,8 @@ def sync_detailed(
 ) -> Response[str]:
     """Prometheus metrics
 
-     Request counts and latency histograms per operation, in Prometheus text format.
+     Request series of this process and the work read from the store, in Prometheus
+    text format. No key needed.
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -73,7 +74,8 @@ def sync(
 ) -> str | None:
     """Prometheus metrics
 
-     Request counts and latency histograms per operation, in Prometheus text format.
+     Request series of this process and the work read from the store, in Prometheus
+    text format. No key needed.
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -94,7 +96,8 @@ async def asyncio_detailed(
 ) -> Response[str]:
     """Prometheus metrics
 
-     Request counts and latency histograms per operation, in Prometheus text format.
+     Request series of this process and the work read from the store, in Prometheus
+    text format. No key needed.
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -117,7 +120,8 @@ async def asyncio(
 ) -> str | None:
     """Prometheus metrics
 
-     Request counts and latency histograms per operation, in Prometheus text format.
+     Request series of this process and the work read from the store, in Prometheus
+    text format. No key needed.
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.

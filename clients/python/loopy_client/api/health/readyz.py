@@ -53,9 +53,10 @@ def sync_detailed(
     *,
     client: AuthenticatedClient | Client,
 ) -> Response[HealthStatus]:
-    """Readiness: the metadata store answers
+    """Readiness: the database, the broker and the object store answer
 
-     200 when the metadata store answers a ping, 503 otherwise. No key needed.
+     200 when the metadata store, the broker and the artifact store all answer, 503
+    (with Retry-After) otherwise; answers are cached for a few seconds. No key needed.
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -78,9 +79,10 @@ def sync(
     *,
     client: AuthenticatedClient | Client,
 ) -> HealthStatus | None:
-    """Readiness: the metadata store answers
+    """Readiness: the database, the broker and the object store answer
 
-     200 when the metadata store answers a ping, 503 otherwise. No key needed.
+     200 when the metadata store, the broker and the artifact store all answer, 503
+    (with Retry-After) otherwise; answers are cached for a few seconds. No key needed.
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -99,9 +101,10 @@ async def asyncio_detailed(
     *,
     client: AuthenticatedClient | Client,
 ) -> Response[HealthStatus]:
-    """Readiness: the metadata store answers
+    """Readiness: the database, the broker and the object store answer
 
-     200 when the metadata store answers a ping, 503 otherwise. No key needed.
+     200 when the metadata store, the broker and the artifact store all answer, 503
+    (with Retry-After) otherwise; answers are cached for a few seconds. No key needed.
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -122,9 +125,10 @@ async def asyncio(
     *,
     client: AuthenticatedClient | Client,
 ) -> HealthStatus | None:
-    """Readiness: the metadata store answers
+    """Readiness: the database, the broker and the object store answer
 
-     200 when the metadata store answers a ping, 503 otherwise. No key needed.
+     200 when the metadata store, the broker and the artifact store all answer, 503
+    (with Retry-After) otherwise; answers are cached for a few seconds. No key needed.
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.

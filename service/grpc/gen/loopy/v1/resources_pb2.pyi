@@ -97,6 +97,10 @@ class _FailureReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Failure
     """The model failed the causality or statelessness checks at evaluation."""
     FAILURE_REASON_WORKER_LOST: _FailureReason.ValueType  # 8
     """The worker stopped sending heartbeats (after one re-queue)."""
+    FAILURE_REASON_INFRASTRUCTURE: _FailureReason.ValueType  # 9
+    """Loopy's own infrastructure (a store or the broker) failed: not the agent's code,
+    not charged to the agent.
+    """
 
 class FailureReason(_FailureReason, metaclass=_FailureReasonEnumTypeWrapper):
     """Why a run FAILED. UNSPECIFIED on runs that did not fail."""
@@ -118,6 +122,10 @@ FAILURE_REASON_INTEGRITY: FailureReason.ValueType  # 7
 """The model failed the causality or statelessness checks at evaluation."""
 FAILURE_REASON_WORKER_LOST: FailureReason.ValueType  # 8
 """The worker stopped sending heartbeats (after one re-queue)."""
+FAILURE_REASON_INFRASTRUCTURE: FailureReason.ValueType  # 9
+"""Loopy's own infrastructure (a store or the broker) failed: not the agent's code,
+not charged to the agent.
+"""
 Global___FailureReason: _TypeAlias = FailureReason  # noqa: Y015
 
 class _RunPurpose:
