@@ -63,6 +63,18 @@ class Settings(msgspec.Struct, kw_only=True):
     worker_cache_dir: str = ""  # LOOPY_WORKER_CACHE_DIR (default: data_dir/cache)
     # Where a worker keeps finished results and artifacts until the stores take them.
     worker_spool_dir: str = ""  # LOOPY_WORKER_SPOOL_DIR (default: data_dir/spool)
+    # The sandbox of agent code (trainer/runner/sandbox.py, deploy/README.md). A worker that
+    # cannot build it refuses every run (SANDBOX_UNAVAILABLE) and /readyz says so, unless
+    # LOOPY_UNSAFE_NO_SANDBOX=1: the explicit unsafe mode, where agent code runs as a plain
+    # process with the worker's rights and every run, evaluation and leaderboard row says
+    # `sandbox: none`. Only for a machine you would hand to the agents anyway.
+    unsafe_no_sandbox: bool = False  # LOOPY_UNSAFE_NO_SANDBOX
+    sandbox_bwrap: str = "bwrap"  # LOOPY_SANDBOX_BWRAP: the bubblewrap executable
+    # Host uid (and gid) of agent code when the worker runs as root; it owns nothing.
+    sandbox_uid: int = 61000  # LOOPY_SANDBOX_UID
+    # /readyz also checks that this host can build the sandbox (0 where no worker runs
+    # beside the API, e.g. the API Deployment).
+    readyz_checks_sandbox: bool = True  # LOOPY_READYZ_CHECKS_SANDBOX
     # Log format: "json", "console" or "auto" (console on a terminal).
     log_format: str = "auto"  # LOOPY_LOG_FORMAT
     log_level: str = "info"  # LOOPY_LOG_LEVEL

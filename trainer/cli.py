@@ -132,4 +132,5 @@ def summary(result) -> str:  # type: ignore[no-untyped-def]
         lines.append(f"failure_reason:   {result.failure_reason}")
         lines.append(f"failure_message:  {(result.failure_message or '').strip()[-2000:]}")
     lines.append(f"network_isolated: {str(result.network_isolated).lower()}")
+    lines.append(f"sandbox:          {result.sandbox_mode or 'not built'}")
     return "\n".join(lines)

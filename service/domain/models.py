@@ -63,6 +63,7 @@ class FailureReason(StrEnum):
     # Loopy's own infrastructure failed (a store or the broker): never the agent's
     # code, never charged to the agent.
     INFRASTRUCTURE = "INFRASTRUCTURE"
+    SANDBOX_UNAVAILABLE = "SANDBOX_UNAVAILABLE"  # the worker refused: no sandbox to be had
 
 
 class RunPurpose(StrEnum):
@@ -344,6 +345,7 @@ class RunSummary(msgspec.Struct, kw_only=True):
     artifacts: dict[str, ArtifactRef] = msgspec.field(
         default_factory=dict
     )  # source, log, checkpoint
+    sandbox: str = ""  # "bubblewrap", or "none" in the operator's explicit unsafe mode
     # Machine speed measured by the worker just before training (a fixed benchmark,
     # GFLOP/s; higher = faster); None when the worker did not measure it.
     speed_probe: float | None = None
@@ -497,6 +499,7 @@ class Evaluation(msgspec.Struct, kw_only=True):
     create_time: datetime
     finish_time: datetime | None
     request_id: str | None = None
+    sandbox: str = ""  # "none" if any of its runs ran unsealed (see sandbox_of)
     # --- decisions v2: paired, sequential, error-controlled
     agent_id: str = ""  # who asked (later rounds are launched on its behalf)
     method: str = ""  # e.g. "paired-t mixture SPRT"
@@ -534,6 +537,7 @@ class LeaderboardEntry(msgspec.Struct, kw_only=True):
     mean_value: float
     runs: int
     is_head: bool
+    sandbox: str = ""  # "none" if any of its runs ran unsealed (see sandbox_of)
     kept: bool = False  # the revision was promoted to head at some time (recorded)
 
 
@@ -549,3 +553,12 @@ class Leaderboard(msgspec.Struct, kw_only=True):
 class Page(msgspec.Struct, Generic[T], kw_only=True):
     items: list[T]
     next_page_token: str  # "" when there is no next page
+
+
+def sandbox_of(runs: list[Run]) -> str:
+    """One word for a group of runs: "none" if any ran without the sandbox (the unsafe
+    mode must never be averaged away), "bubblewrap" if every finished one was sealed."""
+    modes = {r.summary.sandbox for r in runs if r.summary is not None and r.summary.sandbox}
+    if "none" in modes:
+        return "none"
+    return "bubblewrap" if modes == {"bubblewrap"} else ""

@@ -126,6 +126,7 @@ from service.domain.models import (
     RunState,
     Track,
     Verdict,
+    sandbox_of,
     utcnow,
 )
 from service.domain.ports import ArtifactIntegrityError, ArtifactStore, Dispatcher, MetadataStore
@@ -1645,6 +1646,7 @@ class Loopy:
         ]
         pairs += self._new_pairs(first_round_extra, used_seeds)
         evaluation.pairs = pairs
+        evaluation.sandbox = sandbox_of([run, *([twin] if twin is not None else [])])
         evaluation.candidate.run_ids = [p.candidate_run_id for p in pairs]
         evaluation.reference.run_ids = [p.reference_run_id for p in pairs]
         evaluation.replicate_run_ids = self._launch_ids(pairs, run.id)
@@ -1830,6 +1832,7 @@ class Loopy:
         done.reference = sample_stats(done.reference.revision_id, ref_runs)
         done.reference.run_ids = [p.reference_run_id for p in done.pairs]
         done.pairs_used = len(diffs)
+        done.sandbox = sandbox_of(cand_runs + ref_runs)
         done.speed = speed_check(complete, cand_runs, ref_runs, track.policy.speed_tolerance)
         if diffs:
             done.delta = statistics.fmean(diffs)
@@ -2163,6 +2166,7 @@ class Loopy:
                     runs=len(runs),
                     is_head=revision_id == track.head_revision,
                     kept=revision_id in promoted,
+                    sandbox=sandbox_of(runs),
                 )
             )
         return Leaderboard(

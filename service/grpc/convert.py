@@ -570,6 +570,7 @@ def summary_to_proto(summary: m.RunSummary) -> pb.RunSummary:
         peak_memory_mb=summary.peak_memory_mb,
         mfu_percent=summary.mfu_percent,
         device_name=summary.device_name,
+        sandbox=summary.sandbox,
         overhead=pb.OverheadBreakdown(
             **{f: getattr(summary.overhead, f) for f in _OVERHEAD_FIELDS}
         ),
@@ -592,6 +593,7 @@ def summary_from_proto(msg: pb.RunSummary) -> m.RunSummary:
         peak_memory_mb=msg.peak_memory_mb,
         mfu_percent=optional(msg, "mfu_percent"),
         device_name=msg.device_name,
+        sandbox=msg.sandbox,
         overhead=m.OverheadBreakdown(**{f: getattr(msg.overhead, f) for f in _OVERHEAD_FIELDS}),
         artifacts={
             name: m.ArtifactRef(key=ref.key, sha256=ref.sha256, size_bytes=ref.size_bytes)
@@ -854,6 +856,7 @@ def evaluation_to_proto(evaluation: m.Evaluation) -> pb.Evaluation:
         equivalent_to=evaluation.equivalent_to,
         reason=evaluation.reason,
         version=evaluation.version,
+        sandbox=evaluation.sandbox,
     )
 
 
@@ -892,6 +895,7 @@ def evaluation_from_proto(msg: pb.Evaluation) -> m.Evaluation:
         equivalent_to=optional(msg, "equivalent_to"),
         reason=msg.reason,
         version=msg.version,
+        sandbox=msg.sandbox,
     )
 
 
@@ -929,6 +933,7 @@ _LEADERBOARD_FIELDS = (
     "runs",
     "is_head",
     "kept",
+    "sandbox",
 )
 
 

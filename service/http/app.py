@@ -90,6 +90,9 @@ def create_app(core: Loopy, settings: Settings, telemetry: Telemetry | None = No
     def provide_telemetry() -> Telemetry:
         return telemetry
 
+    def provide_settings() -> Settings:
+        return settings
+
     async def before_request(request: Request[Any, Any, Any]) -> None:
         await authenticator.authenticate_request(request)  # 401 before anything else
         await reject_unknown_input(request)
@@ -127,6 +130,7 @@ def create_app(core: Loopy, settings: Settings, telemetry: Telemetry | None = No
         dependencies={
             "core": Provide(provide_core, use_cache=True, sync_to_thread=False),
             "telemetry": Provide(provide_telemetry, use_cache=True, sync_to_thread=False),
+            "settings": Provide(provide_settings, use_cache=True, sync_to_thread=False),
             "principal": Provide(authenticator.provide_principal),
         },
         exception_handlers={Exception: handle_exception},

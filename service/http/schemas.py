@@ -69,6 +69,9 @@ def page_of(page: Page[Any], cls: type[Any]) -> Any:
 class HealthStatus(msgspec.Struct, kw_only=True):
     status: str  # "ok" or "unavailable"
     checks: dict[str, bool] = msgspec.field(default_factory=dict)
+    # per failing (or notable) check, what is wrong and how to fix it; "sandbox" says
+    # "none" in the operator's explicit unsafe mode
+    details: dict[str, str] = msgspec.field(default_factory=dict)
 
 
 # --- Documented errors ---------------------------------------------------------
@@ -160,6 +163,7 @@ def _example_run(state: RunState = RunState.SUCCEEDED) -> Run:
             num_params=11_534_336,
             peak_memory_mb=2140.5,
             device_name="cpu",
+            sandbox="bubblewrap",
             overhead=OverheadBreakdown(
                 queue_wait_seconds=2.1,
                 startup_seconds=6.3,

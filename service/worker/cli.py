@@ -74,14 +74,39 @@ def _worker(args: argparse.Namespace) -> int:
     settings = load_settings(**overrides)
     _configure_logging(settings)
     try:
-        process = WorkerProcess(
-            settings, device=args.device, queue=args.queue, concurrency=args.concurrency
+        process = _start_when_stores_answer(
+            lambda: WorkerProcess(
+                settings, device=args.device, queue=args.queue, concurrency=args.concurrency
+            )
         )
     except ValueError as exc:
         print(f"loopy worker: {exc}", file=sys.stderr)
         return 2
     process.run()
     return 0
+
+
+def _start_when_stores_answer(make: Any) -> Any:
+    """A worker (re)started during an outage waits for the stores instead of dying:
+    its spool may hold results that only it can deliver (SIGTERM still stops it)."""
+    import time
+
+    import structlog
+
+    from service.worker.spool import is_infrastructure_error
+
+    log = structlog.get_logger("loopy.worker")
+    attempt = 0
+    while True:
+        try:
+            return make()
+        except Exception as exc:
+            if not is_infrastructure_error(exc):
+                raise
+            wait_s = min(5.0, 0.5 * 2**attempt)
+            attempt += 1
+            log.warning("worker.waiting_for_stores", error=str(exc)[:200], wait_s=wait_s)
+            time.sleep(wait_s)
 
 
 def _up(args: argparse.Namespace) -> int:

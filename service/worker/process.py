@@ -20,6 +20,7 @@ import structlog
 from celery import Celery, signals
 from celery.exceptions import Reject
 
+from service.sandbox_check import sandbox_problem, sandbox_run_options
 from service.settings import Settings
 from service.worker.cache import HarnessCache
 from service.worker.celery_app import (
@@ -104,7 +105,10 @@ class WorkerProcess:
             spool=self.spool,
             claim_retry_window_s=settings.claim_retry_window_s,
             shutdown_grace_s=settings.worker_shutdown_grace_s,
-            run_options=run_options if run_options is not None else run_options_from_env(),
+            run_options=sandbox_run_options(settings)
+            | (run_options if run_options is not None else run_options_from_env()),
+            # fail closed: without a sandbox every run is refused, saying why
+            sandbox_check=lambda: sandbox_problem(settings),
         )
         self.reaper = Reaper(
             self.core,
@@ -138,13 +142,21 @@ class WorkerProcess:
         started = time.monotonic()
         self.executor.runner()
         log.info("worker.warm", seconds=round(time.monotonic() - started, 2))
+        problem = sandbox_problem(self.settings)
+        if problem is not None:
+            log.error("worker.sandbox_unavailable", reason="SANDBOX_UNAVAILABLE", detail=problem)
+        elif self.settings.unsafe_no_sandbox:
+            log.warning(
+                "worker.sandbox_none", detail="LOOPY_UNSAFE_NO_SANDBOX: agent code unsealed"
+            )
 
     def run(self) -> None:
-        self.warm_up()
-        self.reaper.start()
-        # What an earlier process on this spool trained but could not deliver.
+        # What an earlier process on this spool trained but could not deliver: first,
+        # before the slow warm-up, so its runs are not mistaken for lost ones.
         drain_stop = threading.Event()
         SpoolDrainer(self.spool, drain_stop).start()
+        self.warm_up()
+        self.reaper.start()
         log.info("worker.started", worker_id=self.worker_id, queue=self.queue, device=self.device)
         pool = "solo" if self.concurrency == 1 else "threads"
         argv = [

@@ -199,6 +199,7 @@ class RunExecutor:
         shutdown_grace_s: float = 0.0,
         run_options: dict[str, Any] | None = None,
         runner: Callable[..., Any] | None = None,
+        sandbox_check: Callable[[], str | None] | None = None,
     ) -> None:
         self.core = core
         self.spool = spool
@@ -211,6 +212,7 @@ class RunExecutor:
         self.heartbeat_interval_s = heartbeat_interval_s
         self.run_options = dict(run_options or {})
         self._runner = runner
+        self.sandbox_check = sandbox_check  # None, or why agent code cannot be sealed here
         self.shutting_down = threading.Event()  # SIGTERM: no new run
         self.stop_now = threading.Event()  # the grace is over: hand back what runs
         self._running: set[threading.Event] = set()  # cancel events of runs in progress
@@ -384,6 +386,10 @@ class RunExecutor:
     ) -> str:
         run = assignment.run
         started = time.monotonic()
+        problem = self.sandbox_check() if self.sandbox_check is not None else None
+        if problem is not None:  # refuse to run agent code unsealed
+            bound.error("run.sandbox_unavailable", detail=problem)
+            return self._finish_without_training(run, FailureReason.SANDBOX_UNAVAILABLE, problem)
         try:
             harness_dir = self._fetch_harness(assignment, cancel)
         except Exception as exc:
@@ -541,6 +547,7 @@ def _outcome(
         peak_memory_mb=float(result.peak_memory_mb or 0.0),
         mfu_percent=result.mfu_percent,
         device_name=str(result.device_name or ""),
+        sandbox=str(getattr(result, "sandbox_mode", "") or ""),
         overhead=OverheadBreakdown(
             queue_wait_seconds=queue_wait_s,
             startup_seconds=fetch_s + float(result.startup_seconds or 0.0),

@@ -14,6 +14,7 @@ OOM = "OOM"
 DIVERGED = "DIVERGED"
 CONTRACT = "CONTRACT"
 SANDBOX_VIOLATION = "SANDBOX_VIOLATION"
+SANDBOX_UNAVAILABLE = "SANDBOX_UNAVAILABLE"  # the sandbox could not be built: nothing ran
 INTEGRITY = "INTEGRITY"
 
 SUCCEEDED = "SUCCEEDED"
@@ -44,8 +45,14 @@ class RunConfig(msgspec.Struct, kw_only=True):
     max_file_size_mb: int = 2048  # largest file the child may write
     max_open_files: int = 1024
     log_cap_bytes: int = 8 << 20  # captured stdout+stderr per child
-    threads: int | None = None  # OMP/MKL threads; default: the CPUs this process may use
-    network_isolation: bool = True  # use a new network namespace when the platform allows
+    threads: int | None = None  # OMP/MKL threads (and the CPU quota); default: our CPUs
+    # the sandbox (trainer/runner/sandbox.py): "bubblewrap", or "none" only where the
+    # operator explicitly runs agent code unsealed (LOOPY_UNSAFE_NO_SANDBOX)
+    sandbox: str = "bubblewrap"
+    bwrap: str = "bwrap"  # the bwrap executable
+    sandbox_uid: int = 61000  # host uid of the children when the worker runs as root
+    scratch_mb: int = 4096  # the child's private tmpfs home; /tmp and /dev/shm a quarter each
+    max_checkpoint_mb: int = 4096  # a larger checkpoint is refused (SANDBOX_VIOLATION)
     # evaluation
     eval_slot_mb: int | None = None  # logits per batch; default 16 MB on CPU, 512 MB on CUDA
     integrity_atol: float | None = None  # default 1e-3 on CPU, 0.1 on CUDA (bf16 logits)
@@ -74,6 +81,7 @@ class RunResult(msgspec.Struct, kw_only=True):
     log_path: str | None = None
     checkpoint_path: str | None = None
     network_isolated: bool = False
+    sandbox_mode: str = ""  # "bubblewrap", "none" (the operator's unsafe mode) or ""
     sandbox: dict[str, Any] = msgspec.field(default_factory=dict)  # what was enforced, how
     final_loss: float | None = None  # last training loss reported
 

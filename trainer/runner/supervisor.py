@@ -33,7 +33,22 @@ from trainer.runner.evaluation import (
     SharedBuffers,
     rows_per_batch,
 )
-from trainer.runner.sandbox import ChildCommand, Limits, Sandboxed, scrubbed_env
+from trainer.runner.sandbox import (
+    BWRAP,
+    DATA,
+    EXCHANGE,
+    JOB,
+    NONE,
+    SCRATCH,
+    ChildCommand,
+    CopyRefused,
+    Limits,
+    Mounts,
+    Sandboxed,
+    SandboxSettings,
+    SandboxUnavailable,
+    scrubbed_env,
+)
 
 MetricsCallback = Callable[[list[dict[str, Any]]], None]
 LogCallback = Callable[[str], None]
@@ -69,10 +84,14 @@ def validate_device(device: str) -> None:
 
 
 def _link_or_copy(src: Path, dst: Path) -> None:
+    """Between the supervisor's own files only (never into the harness cache)."""
     try:
         os.link(src, dst)
     except OSError:
         shutil.copyfile(src, dst)
+
+
+CHECKPOINT_JSON_MAX_BYTES = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -83,7 +102,7 @@ class ChildSettings:
     device: str
     threads: int
     limits: Limits
-    network_isolation: bool
+    sandbox: SandboxSettings
     extra_env: tuple[tuple[str, str], ...]
     harness_dir: str
     prewarm_eval: bool
@@ -91,11 +110,14 @@ class ChildSettings:
     @classmethod
     def of(cls, config: RunConfig) -> ChildSettings:
         validate_device(config.device)
+        if config.sandbox not in (BWRAP, NONE):
+            raise ValueError(f"sandbox must be {BWRAP!r} or {NONE!r}, not {config.sandbox!r}")
         cuda = _is_cuda(config.device)
         memory = config.memory_limit_mb or int(0.8 * _physical_memory_mb())
+        threads = config.threads or _default_threads()
         return cls(
             device=config.device,
-            threads=config.threads or _default_threads(),
+            threads=threads,
             limits=Limits(
                 memory_mb=memory,
                 address_space=not cuda,  # CUDA reserves huge virtual ranges
@@ -103,8 +125,14 @@ class ChildSettings:
                 max_file_size_mb=config.max_file_size_mb,
                 max_open_files=config.max_open_files,
                 log_cap_bytes=config.log_cap_bytes,
+                cpus=float(threads),
             ),
-            network_isolation=config.network_isolation,
+            sandbox=SandboxSettings(
+                mode=config.sandbox,
+                bwrap=config.bwrap,
+                uid=config.sandbox_uid,
+                scratch_mb=config.scratch_mb,
+            ),
             extra_env=tuple(sorted(config.extra_env.items())),
             harness_dir=str(Path(config.harness_dir).resolve()),
             prewarm_eval=config.prewarm_eval,
@@ -119,24 +147,30 @@ def spawn_child(
     settings: ChildSettings,
     module: str,
     args: list[str],
-    workdir: Path,
+    mounts: Mounts,
     log_path: Path,
     on_log: LogCallback | None,
     name: str,
 ) -> tuple[Sandboxed, Channel]:
-    """Start a sandboxed child of `module` in `workdir`; (child, our end of its channel)."""
+    """Start a sealed child running `module` with `args` and read-only `mounts`; (child,
+    our end of its channel). Its scratch (home, cwd) is a private tmpfs of
+    settings.sandbox.scratch_mb; the channel is the only descriptor it inherits."""
     channel, child_end = Channel.pair()
     try:
+        home = SCRATCH if not settings.sandbox.unsafe else None
         child = Sandboxed(
-            ChildCommand(module, [str(child_end.fileno()), *args]).argv(),
-            workdir=workdir,
-            env=scrubbed_env(workdir, settings.device, settings.threads, dict(settings.extra_env)),
+            ChildCommand(module, [str(child_end.fileno()), *args]),
             limits=settings.limits,
             log_path=log_path,
+            mounts=mounts,
+            settings=settings.sandbox,
+            device=settings.device,
             pass_fds=(child_end.fileno(),),
-            network_isolation=settings.network_isolation,
             on_log=on_log,
             name=name,
+            env_for=lambda view: scrubbed_env(
+                home or view(SCRATCH), settings.device, settings.threads, dict(settings.extra_env)
+            ),
         )
     except BaseException:
         channel.close()
@@ -146,42 +180,68 @@ def spawn_child(
     return child, channel
 
 
+def _fresh_dir(path: Path) -> Path:
+    shutil.rmtree(path, ignore_errors=True)
+    path.mkdir(parents=True)
+    return path
+
+
 def spawn_train_child(
     settings: ChildSettings,
     harness: Harness,
-    workdir: Path,
+    job_dir: Path,
     log_path: Path,
     on_log: LogCallback | None,
 ) -> tuple[Sandboxed, Channel]:
-    """A training child that imports torch, then waits for its job on the channel."""
-    shutil.rmtree(workdir, ignore_errors=True)
-    data_dir = workdir / "data"
-    data_dir.mkdir(parents=True)
-    # only the training files travel: the child's harness view has no validation data
-    for name in harness.train_files():
-        _link_or_copy(harness.path / name, data_dir / name)
+    """A training child that imports torch, then waits for its job on the channel. It sees
+    the harness's training files read-only under /data (no validation data) and its job
+    folder (train.py, written when the job is known) read-only under /job."""
+    inputs = [(harness.path / name, f"{DATA}/{name}") for name in harness.train_files()]
     device = "cuda" if settings.cuda else "cpu"
     return spawn_child(
-        settings, "trainer.runner.child_train", [device], workdir, log_path, on_log, "loopy-train"
+        settings,
+        "trainer.runner.child_train",
+        [device],
+        Mounts(_fresh_dir(job_dir), inputs),
+        log_path,
+        on_log,
+        "loopy-train",
     )
+
+
+def _exchange_dir(fallback: Path) -> Path:
+    """A private folder in RAM (else beside the job) for the evaluation buffers."""
+    import tempfile
+
+    shm = Path("/dev/shm")
+    if shm.is_dir() and os.access(shm, os.W_OK):
+        return Path(tempfile.mkdtemp(prefix="loopy-exchange-", dir=shm))
+    return _fresh_dir(fallback)
 
 
 def spawn_eval_child(
-    settings: ChildSettings, workdir: Path, log_path: Path, on_log: LogCallback | None
+    settings: ChildSettings, job_dir: Path, log_path: Path, on_log: LogCallback | None
 ) -> tuple[Sandboxed, Channel]:
-    shutil.rmtree(workdir, ignore_errors=True)
-    workdir.mkdir(parents=True)
-    return spawn_child(
-        settings, "trainer.runner.child_eval", [], workdir, log_path, on_log, "loopy-eval"
-    )
+    """An evaluation child: it sees its job folder (train.py and the trusted copy of the
+    checkpoint, written when training ended) read-only under /job, and the buffers it
+    shares with the supervisor under /exchange; never the validation targets."""
+    mounts = Mounts(_fresh_dir(job_dir), exchange_dir=_exchange_dir(job_dir.with_name("exchange")))
+    try:
+        return spawn_child(
+            settings, "trainer.runner.child_eval", [], mounts, log_path, on_log, "loopy-eval"
+        )
+    except BaseException:
+        shutil.rmtree(mounts.exchange_dir or job_dir, ignore_errors=True)
+        raise
 
 
 def set_group_priority(child: Sandboxed, niceness: int) -> None:
-    """Renice every thread of the child's process group (the supervisor is the only one
-    allowed to lower it again). Warm children import torch at the lowest priority so
-    they do not slow the evaluation of the run that is finishing on the same cores."""
-    with contextlib.suppress(OSError):  # already gone, or not permitted: only speed suffers
-        os.setpriority(os.PRIO_PGRP, child.pid, niceness)
+    """Renice every thread of the child's sandbox (the supervisor is the only one allowed
+    to lower it again). Warm children import torch at the lowest priority so they do not
+    slow the evaluation of the run that is finishing on the same cores."""
+    for tid in child.threads():
+        with contextlib.suppress(OSError):  # gone, or not permitted: only speed suffers
+            os.setpriority(os.PRIO_PROCESS, tid, niceness)
 
 
 WARM_NICENESS = 19
@@ -262,6 +322,7 @@ class WarmChildren:
                 channel.close()
             if child is not None:
                 child.finish()
+                child.release()
         shutil.rmtree(self.root, ignore_errors=True)
 
 
@@ -409,7 +470,6 @@ class _Run:
         self.result = RunResult(state=R.FAILED)
         self.eval_child: Sandboxed | None = None
         self.eval_channel: Channel | None = None
-        self.eval_dir = self.out / "eval"
         self.eval_started = 0.0
 
     # --- the whole run ---
@@ -424,6 +484,9 @@ class _Run:
             self.evaluate(watch)
             result.eval_seconds = time.monotonic() - train_end
             result.state = R.SUCCEEDED
+        except SandboxUnavailable as refused:  # fail closed: no sandbox, no run
+            result.failure_reason, result.failure_message = R.SANDBOX_UNAVAILABLE, str(refused)
+            result.sandbox = result.sandbox | {"sandbox": "unavailable"}
         except RunFailed as failure:
             result.failure_reason, result.failure_message = failure.reason, failure.message
             result.state = R.CANCELLED if failure.reason == R.CANCELLED else R.FAILED
@@ -442,18 +505,17 @@ class _Run:
 
     def train(self) -> tuple[TrainingWatch, float]:
         cfg = self.config
-        workdir = self.out / "train"
         spawn_time = time.monotonic()
-        child, channel = self.adopt_warm(workdir) or spawn_train_child(
-            self.settings, self.harness, workdir, self.out / "train.log", self.on_log
+        child, channel = self.adopt_warm() or spawn_train_child(
+            self.settings, self.harness, self.out / "train", self.out / "train.log", self.on_log
         )
-        data_dir = workdir / "data"
-        train_file = workdir / "train.py"
-        train_file.write_text(cfg.train_source)
+        # the job reaches the (maybe pre-warmed) child through its read-only job folder
+        (child.mounts.job_dir / "train.py").write_text(cfg.train_source)
+        (self.out / "train.py").write_text(cfg.train_source)  # what ran, for the record
         spec = {
-            "workdir": str(workdir),
-            "data_dir": str(data_dir),
-            "train_file": str(train_file),
+            "workdir": child.path(SCRATCH),
+            "data_dir": child.path(DATA),
+            "train_file": child.path(f"{JOB}/train.py"),
             "device": "cuda" if self.cuda else "cpu",
             "threads": self.threads,
             "vocab_size": self.harness.vocab_size,
@@ -468,6 +530,7 @@ class _Run:
         with contextlib.suppress(OSError):  # a dead child shows below, as an exit
             channel.send({"type": "job", "spec": spec})
         self.result.network_isolated = child.report.network_isolated
+        self.result.sandbox_mode = child.report.sandbox
         self.result.sandbox = child.report.as_dict() | {
             "prewarmed": self.warm is not None,
             "train_pid": child.pid,
@@ -497,6 +560,23 @@ class _Run:
         oom_killed = child.oom_killed()
         returncode = child.finish()
         train_end = time.monotonic()
+        try:
+            return self.collect_training(
+                child, watch, stop, returncode, oom_killed, spawn_time, train_end
+            )
+        finally:
+            child.release()  # the scratch tmpfs goes with its last handle
+
+    def collect_training(
+        self,
+        child: Sandboxed,
+        watch: TrainingWatch,
+        stop: tuple[str, str] | None,
+        returncode: int,
+        oom_killed: bool,
+        spawn_time: float,
+        train_end: float,
+    ) -> tuple[TrainingWatch, float]:
         if self.on_trained is not None:
             try:
                 self.on_trained()
@@ -512,11 +592,26 @@ class _Run:
             raise RunFailed(*watch.failure)
         if returncode != 0:
             raise RunFailed(*self.classify_exit(child, returncode, oom_killed, "training"))
-        checkpoint = workdir / "checkpoint.pt"
-        if not watch.saved or not checkpoint.is_file():
+        if not watch.saved:
             raise RunFailed(R.CONTRACT, "training ended without ctx.save(model, config)")
-        self.result.checkpoint_path = str(checkpoint)
+        self.copy_checkpoint(child)
         return watch, train_end
+
+    def copy_checkpoint(self, child: Sandboxed) -> None:
+        """The trusted side copies the checkpoint out of the child's scratch: no link is
+        followed, only a regular file of bounded size is taken; anything else is refused
+        and recorded. Only this copy is evaluated and uploaded."""
+        cap = self.config.max_checkpoint_mb << 20
+        files = (("checkpoint.pt", cap), ("checkpoint.json", CHECKPOINT_JSON_MAX_BYTES))
+        for name, max_bytes in files:
+            try:
+                child.copy_out(name, self.out / name, max_bytes)
+            except CopyRefused as refused:
+                self.result.sandbox["refused"] = str(refused)
+                missing = "does not exist" in str(refused)
+                reason = R.CONTRACT if missing else R.SANDBOX_VIOLATION
+                raise RunFailed(reason, f"the run's {name} was not taken: {refused}") from None
+        self.result.checkpoint_path = str(self.out / "checkpoint.pt")
 
     def fill_training_stats(self, watch: TrainingWatch, spawn_time: float, end: float) -> None:
         r = self.result
@@ -549,16 +644,15 @@ class _Run:
 
     # --- evaluation ---
 
-    def adopt_warm(self, workdir: Path) -> tuple[Sandboxed, Channel] | None:
-        """Move the warm children into this run; None (and they are killed) if that fails."""
+    def adopt_warm(self) -> tuple[Sandboxed, Channel] | None:
+        """Take the warm children over for this run (their job folders stay in the warm
+        folder, which is removed when the run ends); None (and they are killed) if not."""
         warm = self.warm
         if warm is None:
             return None
         child, channel = warm.train, warm.train_channel
         assert child is not None and channel is not None
         try:
-            shutil.rmtree(workdir, ignore_errors=True)
-            os.rename(warm.train_dir, workdir)  # the child follows (chdir) when it gets the job
             os.rename(warm.root / "train.log", self.out / "train.log")
         except OSError:  # e.g. another file system: start cold
             self.warm = None
@@ -572,21 +666,15 @@ class _Run:
         set_group_priority(child, 0)  # the run is on: back to normal priority
         if eval_child is not None and eval_channel is not None:
             set_group_priority(eval_child, 0)
-            # the evaluation child stays in its warm folder (removed after the run)
             with contextlib.suppress(OSError):
                 os.rename(warm.root / "eval.log", self.out / "eval.log")
                 eval_child.follow(self.out / "eval.log", self.on_log)
-            self.eval_child, self.eval_channel, self.eval_dir = (
-                eval_child,
-                eval_channel,
-                warm.eval_dir,
-            )
+            self.eval_child, self.eval_channel = eval_child, eval_channel
         return child, channel
 
     def start_eval_child(self) -> None:
-        self.eval_dir = self.out / "eval"
         self.eval_child, self.eval_channel = spawn_eval_child(
-            self.settings, self.eval_dir, self.out / "eval.log", self.on_log
+            self.settings, self.out / "eval", self.out / "eval.log", self.on_log
         )
 
     def stop_eval_child(self) -> int | None:
@@ -597,6 +685,7 @@ class _Run:
                 self.eval_channel.send({"type": "exit"})
         self.eval_child.wait(timeout=2)
         returncode = self.eval_child.finish()
+        self.eval_child.release()
         if self.eval_channel is not None:
             self.eval_channel.close()
         self.eval_child = self.eval_channel = None
@@ -608,15 +697,18 @@ class _Run:
         if self.eval_child is None:
             self.start_eval_child()
         assert self.eval_child is not None and self.eval_channel is not None
-        workdir = self.eval_dir
-        train_workdir = self.out / "train"
-        for name in ("train.py", "checkpoint.pt", "checkpoint.json"):
-            _link_or_copy(train_workdir / name, workdir / name)
+        child = self.eval_child
+        job_dir = child.mounts.job_dir
+        (job_dir / "train.py").write_text(cfg.train_source)
+        for name in ("checkpoint.pt", "checkpoint.json"):  # the trusted copies
+            _link_or_copy(self.out / name, job_dir / name)
         inputs, targets, token_bytes = h.val_inputs(), h.val_targets(), h.token_bytes()
         # small CPU batches: the two integrity re-scorings (one batch each) stay cheap
         slot_mb = cfg.eval_slot_mb or (512 if self.cuda else 16)
         rows = rows_per_batch(h.val_rows, h.seq_len, h.vocab_size, slot_mb)
-        shared = SharedBuffers.create(workdir, rows, h.seq_len, h.vocab_size)
+        assert child.mounts.exchange_dir is not None
+        shared = SharedBuffers(child.mounts.exchange_dir, rows, h.seq_len, h.vocab_size)
+        child.grant(shared.logits_path)
         atol = (
             cfg.integrity_atol if cfg.integrity_atol is not None else (0.1 if self.cuda else 1e-3)
         )
@@ -639,17 +731,17 @@ class _Run:
             channel.send(
                 {
                     "type": "load",
-                    "train_file": str(workdir / "train.py"),
-                    "checkpoint_path": str(workdir / "checkpoint.pt"),
-                    "config_path": str(workdir / "checkpoint.json"),
+                    "train_file": child.path(f"{JOB}/train.py"),
+                    "checkpoint_path": child.path(f"{JOB}/checkpoint.pt"),
+                    "config_path": child.path(f"{JOB}/checkpoint.json"),
                     "device": "cuda" if self.cuda else "cpu",
                     "threads": self.threads,
                     "seq_len": h.seq_len,
                     "vocab_size": h.vocab_size,
                     "rows": rows,
                     "slots": 2,
-                    "inputs_path": str(shared.inputs_path),
-                    "logits_path": str(shared.logits_path),
+                    "inputs_path": child.path(f"{EXCHANGE}/{shared.inputs_path.name}"),
+                    "logits_path": child.path(f"{EXCHANGE}/{shared.logits_path.name}"),
                 }
             )
             self.expect(channel, "loaded")

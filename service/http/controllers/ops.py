@@ -14,6 +14,8 @@ from service.domain.errors import DEPENDENCY_RETRY_AFTER_S
 from service.domain.service import Loopy
 from service.http.schemas import HealthStatus
 from service.http.telemetry import Telemetry
+from service.sandbox_check import UNSAFE, sandbox_label, sandbox_problem
+from service.settings import Settings
 
 
 @get(
@@ -30,23 +32,35 @@ async def healthz() -> HealthStatus:
 @get(
     "/readyz",
     operation_id="Readyz",
-    summary="Readiness: the database, the broker and the object store answer",
+    summary="Readiness: the database, broker and object store answer, and agent code can be sealed",
     tags=["health"],
     responses={
         503: ResponseSpec(
             data_container=HealthStatus,
-            description="A dependency does not answer; `checks` says which.",
+            description="A dependency does not answer, or this host cannot build the sandbox "
+            "for agent code; `checks` says which, `details.sandbox` what is missing.",
             generate_examples=False,
         )
     },
 )
-async def readyz(core: NamedDependency[Loopy]) -> Response[HealthStatus]:
-    """200 when the metadata store, the broker and the artifact store all answer, 503
-    (with Retry-After) otherwise; answers are cached for a few seconds. No key needed."""
+async def readyz(
+    core: NamedDependency[Loopy], settings: NamedDependency[Settings]
+) -> Response[HealthStatus]:
+    """200 when the metadata store, the broker and the artifact store all answer and
+    (unless LOOPY_READYZ_CHECKS_SANDBOX=0) this host can seal agent code; 503 (with
+    Retry-After) otherwise; store answers are cached for a few seconds. In the operator's
+    unsafe mode the sandbox check passes and `details.sandbox` says "none". No key needed."""
     checks = await anyio.to_thread.run_sync(core.readiness)
+    details: dict[str, str] = {}
+    if settings.readyz_checks_sandbox:
+        problem = await anyio.to_thread.run_sync(sandbox_problem, settings)
+        checks["sandbox"] = problem is None
+        details["sandbox"] = f"SANDBOX_UNAVAILABLE: {problem}" if problem else "bubblewrap"
+        if sandbox_label(settings) == UNSAFE:
+            details["sandbox"] = "none: LOOPY_UNSAFE_NO_SANDBOX is set, agent code runs unsealed"
     ready = all(checks.values())
     return Response(
-        HealthStatus(status="ok" if ready else "unavailable", checks=checks),
+        HealthStatus(status="ok" if ready else "unavailable", checks=checks, details=details),
         status_code=200 if ready else 503,
         headers={} if ready else {"Retry-After": str(math.ceil(DEPENDENCY_RETRY_AFTER_S))},
     )

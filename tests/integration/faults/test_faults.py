@@ -106,10 +106,15 @@ def test_database_down_longer_than_the_claim_window(stack) -> None:
     stack.report("db down (claims) > claim window", first, time.monotonic() - restarted_at)
     stack.assert_all_succeeded_once_with_artifacts(first)
     # 2: runs finish training while the database is down: their results wait in the
-    # workers' spools and are delivered when it is back, not trained again.
+    # workers' spools and are delivered when it is back, not trained again; one of
+    # the two workers even crashes meanwhile, and its successor delivers the spool.
     second = stack.launch(2)
     stack.wait_until("both runs training", stack.seen_training(second), 120)
     stack.pg.stop()
+    stack.wait_until("a result in a spool", lambda: bool(stack.spooled()), 60)
+    slot = stack.spooled()[0].parent.parent.name.removeprefix("spool-")
+    stack.kill_worker(slot)
+    stack.start_worker(slot)  # the same slot: it finds its predecessor's spool
     time.sleep(window_s + 6)
     stack.pg.start()
     restarted_at = time.monotonic()
@@ -117,7 +122,9 @@ def test_database_down_longer_than_the_claim_window(stack) -> None:
     figures = stack.report(
         "db down (results) > claim window", second, time.monotonic() - restarted_at
     )
-    assert figures["retried"] == 0, "a finished run was trained again"
+    assert figures["retried"] == 0, "a finished run was trained again\n" + stack.logs()
+    stack.wait_until("the spools to empty", lambda: stack.spooled() == [], 30)
+    assert stack.worker_events("spool.redeliver"), "the restarted worker delivered its spool"
     stack.assert_all_succeeded_once_with_artifacts(second)
 
 
@@ -169,6 +176,24 @@ def test_object_store_cut_then_restarted_empty(stack) -> None:
     )
     assert figures["stuck"] == 0 and figures["lost"] == 0
     stack.assert_all_succeeded_once_with_artifacts(run_ids)
+
+
+def test_worker_sigterm_with_a_grace_finishes_the_run_first(stack) -> None:
+    for name in list(stack.workers):
+        proc = stack.workers.pop(name)
+        os.kill(proc.pid, signal.SIGTERM)
+        assert proc.wait(timeout=60) == 0
+    stack.start_worker("graceful", LOOPY_WORKER_SHUTDOWN_GRACE_S="60")
+    stack.wait_for_consumers(1)
+    [run_id] = stack.launch(1)
+    stack.wait_until("the run training", stack.training(run_id), timeout_s=120)
+    stopping = time.monotonic()
+    proc = stack.workers.pop("graceful")
+    os.kill(proc.pid, signal.SIGTERM)
+    assert proc.wait(timeout=90) == 0  # it stopped after the run, well within the grace
+    stack.report("worker SIGTERM within grace", [run_id], time.monotonic() - stopping)
+    assert stack.state_history(run_id) == ["QUEUED", "RUNNING", "SUCCEEDED"]
+    stack.assert_all_succeeded_once_with_artifacts([run_id])
 
 
 def test_every_transport_answers_503_with_retry_after_while_the_database_is_down(stack) -> None:

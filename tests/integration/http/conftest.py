@@ -54,7 +54,11 @@ def auth(key: str) -> dict[str, str]:
 
 @pytest.fixture
 def settings(tmp_path: Any) -> Settings:
-    return Settings(data_dir=str(tmp_path), max_request_bytes=MAX_REQUEST_BYTES)
+    # an API without a worker beside it: /readyz does not probe the sandbox (see
+    # tests/integration/worker/test_worker_sandbox.py for that check)
+    return Settings(
+        data_dir=str(tmp_path), max_request_bytes=MAX_REQUEST_BYTES, readyz_checks_sandbox=False
+    )
 
 
 @pytest.fixture

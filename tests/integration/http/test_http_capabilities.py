@@ -329,7 +329,7 @@ async def test_artifact_redirects_to_presigned_url(
 
 
 async def test_health_and_prometheus_need_no_key(kit: Any, client: Client, agent_key: str) -> None:
-    assert (await client.get("/healthz")).json() == {"status": "ok", "checks": {}}
+    assert (await client.get("/healthz")).json() == {"status": "ok", "checks": {}, "details": {}}
     ready = await client.get("/readyz")
     assert ready.status_code == 200 and ready.json()["checks"] == {
         "metadata_store": True,
@@ -353,6 +353,7 @@ async def test_readyz_reports_a_dead_store(kit: Any, client: Client, core: Loopy
     assert ready.json() == {
         "status": "unavailable",
         "checks": {"metadata_store": False, "broker": True, "artifact_store": True},
+        "details": {},
     }
 
 

@@ -50,11 +50,11 @@ def test_baseline_learns_and_val_bpb_matches_a_direct_computation(run_source, ha
     ]
     assert result.num_steps >= 5 and losses[-1] < losses[0] - 1.0
 
-    train_py = load_module(out / "train" / "train.py", "trained_baseline")
-    config = json.loads((out / "train" / "checkpoint.json").read_text())
+    train_py = load_module(out / "train.py", "trained_baseline")
+    config = json.loads((out / "checkpoint.json").read_text())
     harness = Harness.load(harness_dir)
     trained = train_py.build_model(config).eval()
-    trained.load_state_dict(torch.load(out / "train" / "checkpoint.pt", weights_only=True))
+    trained.load_state_dict(torch.load(out / "checkpoint.pt", weights_only=True))
     assert result.val_bpb == pytest.approx(direct_val_bpb(trained, harness), rel=1e-4)
 
     torch.manual_seed(0)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from trainer.runner.sandbox import ALLOCATOR_ENV, probe_isolation
+from trainer.runner.sandbox import ALLOCATOR_ENV
 
 
 def test_loop_ignoring_should_stop_times_out(run_source):
@@ -79,7 +79,6 @@ def train(ctx):
     result = run_source(source, max_file_size_mb=4)
     assert result.failure_reason == "SANDBOX_VIOLATION", result.failure_message
     assert "file size" in result.failure_message
-    assert (tmp_path / "out" / "train" / "big.bin").stat().st_size <= 4 << 20
 
 
 def test_environment_holds_none_of_the_parents_variables(run_source, monkeypatch):
@@ -103,18 +102,18 @@ def train(ctx):
         "HOME",
         "TMPDIR",
         "LANG",
+        "USER",
+        "PWD",  # bwrap's, after it enters /scratch
         "OMP_NUM_THREADS",
         "MKL_NUM_THREADS",
         "CUDA_VISIBLE_DEVICES",
         "LC_CTYPE",
         *ALLOCATOR_ENV,  # malloc tuning, the same for every run
     }, env
-    assert env["HOME"] == str(Path(result.log_path).parent / "train")
+    assert env["HOME"] == "/scratch"  # its private tmpfs
 
 
 def test_network_is_unreachable(run_source):
-    if not probe_isolation().network:
-        pytest.skip(f"no network namespace on this platform: {probe_isolation().detail}")
     server = socket.create_server(("127.0.0.1", 0))
     server.settimeout(0.2)
     port = server.getsockname()[1]

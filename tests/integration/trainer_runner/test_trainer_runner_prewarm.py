@@ -58,7 +58,7 @@ def test_warm_child_trains_the_run_and_its_startup_excludes_the_spawn(
     assert result.sandbox["train_pid"] == pid
     assert not _alive(pid)
     # the run's folder holds what a cold run's does; the warm folder is gone
-    assert (tmp_path / "out" / "train" / "checkpoint.pt").is_file()
+    assert (tmp_path / "out" / "checkpoint.pt").is_file()  # the trusted copy
     assert "--- training ---" in Path(result.log_path).read_text()
     assert not list(tmp_path.glob("warm-*"))
     assert not _processes_under(tmp_path)

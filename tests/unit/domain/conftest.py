@@ -145,6 +145,7 @@ class World:
         memory_mb: float = 2048.0,
         speed: float | None = None,
         steps: int = 0,
+        sandbox: str = "bubblewrap",
     ):
         """Claim and complete a run as a worker would (`speed`: the worker's speed probe)."""
         assert self.core.claim_run(run_id, worker) is not None
@@ -159,6 +160,7 @@ class World:
                     peak_memory_mb=memory_mb,
                     speed_probe=speed,
                     num_steps=steps,
+                    sandbox=sandbox,
                 ),
             )
         run = self.core.complete_run(run_id, worker, outcome)

@@ -21,6 +21,7 @@ from .harness_files import HarnessFiles
 from .head_change import HeadChange
 from .health_status import HealthStatus
 from .health_status_checks import HealthStatusChecks
+from .health_status_details import HealthStatusDetails
 from .launch_run_request import LaunchRunRequest
 from .leaderboard import Leaderboard
 from .leaderboard_entry import LeaderboardEntry
@@ -80,6 +81,7 @@ __all__ = (
     "HeadChange",
     "HealthStatus",
     "HealthStatusChecks",
+    "HealthStatusDetails",
     "LaunchRunRequest",
     "Leaderboard",
     "LeaderboardEntry",

@@ -55,6 +55,7 @@ class Evaluation:
         pairs_used (int | Unset):  Default: 0.
         reason (str | Unset):  Default: ''.
         request_id (None | str | Unset):
+        sandbox (str | Unset):  Default: ''.
         speed (None | SpeedCheck | Unset):
         threshold (float | None | Unset):
         version (int | Unset):  Default: 0.
@@ -90,6 +91,7 @@ class Evaluation:
     pairs_used: int | Unset = 0
     reason: str | Unset = ""
     request_id: None | str | Unset = UNSET
+    sandbox: str | Unset = ""
     speed: None | SpeedCheck | Unset = UNSET
     threshold: float | None | Unset = UNSET
     version: int | Unset = 0
@@ -203,6 +205,8 @@ class Evaluation:
         else:
             request_id = self.request_id
 
+        sandbox = self.sandbox
+
         speed: dict[str, Any] | None | Unset
         if isinstance(self.speed, Unset):
             speed = UNSET
@@ -269,6 +273,8 @@ class Evaluation:
             field_dict["reason"] = reason
         if request_id is not UNSET:
             field_dict["request_id"] = request_id
+        if sandbox is not UNSET:
+            field_dict["sandbox"] = sandbox
         if speed is not UNSET:
             field_dict["speed"] = speed
         if threshold is not UNSET:
@@ -448,6 +454,8 @@ class Evaluation:
 
         request_id = _parse_request_id(d.pop("request_id", UNSET))
 
+        sandbox = d.pop("sandbox", UNSET)
+
         def _parse_speed(data: object) -> None | SpeedCheck | Unset:
             if data is None:
                 return data
@@ -507,6 +515,7 @@ class Evaluation:
             pairs_used=pairs_used,
             reason=reason,
             request_id=request_id,
+            sandbox=sandbox,
             speed=speed,
             threshold=threshold,
             version=version,

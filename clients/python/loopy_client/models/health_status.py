@@ -10,6 +10,7 @@ from ..types import UNSET, Unset
 
 if TYPE_CHECKING:
     from ..models.health_status_checks import HealthStatusChecks
+    from ..models.health_status_details import HealthStatusDetails
 
 
 T = TypeVar("T", bound="HealthStatus")
@@ -21,10 +22,12 @@ class HealthStatus:
     Attributes:
         status (str):
         checks (HealthStatusChecks | Unset):
+        details (HealthStatusDetails | Unset):
     """
 
     status: str
     checks: HealthStatusChecks | Unset = UNSET
+    details: HealthStatusDetails | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -33,6 +36,10 @@ class HealthStatus:
         checks: dict[str, Any] | Unset = UNSET
         if not isinstance(self.checks, Unset):
             checks = self.checks.to_dict()
+
+        details: dict[str, Any] | Unset = UNSET
+        if not isinstance(self.details, Unset):
+            details = self.details.to_dict()
 
         field_dict: dict[str, Any] = {}
         field_dict.update(self.additional_properties)
@@ -43,12 +50,15 @@ class HealthStatus:
         )
         if checks is not UNSET:
             field_dict["checks"] = checks
+        if details is not UNSET:
+            field_dict["details"] = details
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         from ..models.health_status_checks import HealthStatusChecks
+        from ..models.health_status_details import HealthStatusDetails
 
         d = dict(src_dict)
         status = d.pop("status")
@@ -60,9 +70,17 @@ class HealthStatus:
         else:
             checks = HealthStatusChecks.from_dict(_checks)
 
+        _details = d.pop("details", UNSET)
+        details: HealthStatusDetails | Unset
+        if isinstance(_details, Unset):
+            details = UNSET
+        else:
+            details = HealthStatusDetails.from_dict(_details)
+
         health_status = cls(
             status=status,
             checks=checks,
+            details=details,
         )
 
         health_status.additional_properties = d

@@ -25,6 +25,7 @@ class LeaderboardEntry:
         revision_id (str):
         runs (int):
         kept (bool | Unset):  Default: False.
+        sandbox (str | Unset):  Default: ''.
     """
 
     author_agent_id: str
@@ -37,6 +38,7 @@ class LeaderboardEntry:
     revision_id: str
     runs: int
     kept: bool | Unset = False
+    sandbox: str | Unset = ""
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -60,6 +62,8 @@ class LeaderboardEntry:
 
         kept = self.kept
 
+        sandbox = self.sandbox
+
         field_dict: dict[str, Any] = {}
         field_dict.update(self.additional_properties)
         field_dict.update(
@@ -77,6 +81,8 @@ class LeaderboardEntry:
         )
         if kept is not UNSET:
             field_dict["kept"] = kept
+        if sandbox is not UNSET:
+            field_dict["sandbox"] = sandbox
 
         return field_dict
 
@@ -103,6 +109,8 @@ class LeaderboardEntry:
 
         kept = d.pop("kept", UNSET)
 
+        sandbox = d.pop("sandbox", UNSET)
+
         leaderboard_entry = cls(
             author_agent_id=author_agent_id,
             best_run_id=best_run_id,
@@ -114,6 +122,7 @@ class LeaderboardEntry:
             revision_id=revision_id,
             runs=runs,
             kept=kept,
+            sandbox=sandbox,
         )
 
         leaderboard_entry.additional_properties = d

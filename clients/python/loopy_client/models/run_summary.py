@@ -27,6 +27,7 @@ class RunSummary:
         num_steps (int | Unset):  Default: 0.
         overhead (OverheadBreakdown | Unset):
         peak_memory_mb (float | Unset):  Default: 0.0.
+        sandbox (str | Unset):  Default: ''.
         speed_probe (float | None | Unset):
         total_seconds (float | Unset):  Default: 0.0.
         total_tokens (int | Unset):  Default: 0.
@@ -41,6 +42,7 @@ class RunSummary:
     num_steps: int | Unset = 0
     overhead: OverheadBreakdown | Unset = UNSET
     peak_memory_mb: float | Unset = 0.0
+    sandbox: str | Unset = ""
     speed_probe: float | None | Unset = UNSET
     total_seconds: float | Unset = 0.0
     total_tokens: int | Unset = 0
@@ -70,6 +72,8 @@ class RunSummary:
             overhead = self.overhead.to_dict()
 
         peak_memory_mb = self.peak_memory_mb
+
+        sandbox = self.sandbox
 
         speed_probe: float | None | Unset
         if isinstance(self.speed_probe, Unset):
@@ -106,6 +110,8 @@ class RunSummary:
             field_dict["overhead"] = overhead
         if peak_memory_mb is not UNSET:
             field_dict["peak_memory_mb"] = peak_memory_mb
+        if sandbox is not UNSET:
+            field_dict["sandbox"] = sandbox
         if speed_probe is not UNSET:
             field_dict["speed_probe"] = speed_probe
         if total_seconds is not UNSET:
@@ -156,6 +162,8 @@ class RunSummary:
 
         peak_memory_mb = d.pop("peak_memory_mb", UNSET)
 
+        sandbox = d.pop("sandbox", UNSET)
+
         def _parse_speed_probe(data: object) -> float | None | Unset:
             if data is None:
                 return data
@@ -188,6 +196,7 @@ class RunSummary:
             num_steps=num_steps,
             overhead=overhead,
             peak_memory_mb=peak_memory_mb,
+            sandbox=sandbox,
             speed_probe=speed_probe,
             total_seconds=total_seconds,
             total_tokens=total_tokens,

@@ -53,10 +53,12 @@ def sync_detailed(
     *,
     client: AuthenticatedClient | Client,
 ) -> Response[HealthStatus]:
-    """Readiness: the database, the broker and the object store answer
+    """Readiness: the database, broker and object store answer, and agent code can be sealed
 
-     200 when the metadata store, the broker and the artifact store all answer, 503
-    (with Retry-After) otherwise; answers are cached for a few seconds. No key needed.
+     200 when the metadata store, the broker and the artifact store all answer and
+    (unless LOOPY_READYZ_CHECKS_SANDBOX=0) this host can seal agent code; 503 (with
+    Retry-After) otherwise; store answers are cached for a few seconds. In the operator's
+    unsafe mode the sandbox check passes and `details.sandbox` says "none". No key needed.
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -79,10 +81,12 @@ def sync(
     *,
     client: AuthenticatedClient | Client,
 ) -> HealthStatus | None:
-    """Readiness: the database, the broker and the object store answer
+    """Readiness: the database, broker and object store answer, and agent code can be sealed
 
-     200 when the metadata store, the broker and the artifact store all answer, 503
-    (with Retry-After) otherwise; answers are cached for a few seconds. No key needed.
+     200 when the metadata store, the broker and the artifact store all answer and
+    (unless LOOPY_READYZ_CHECKS_SANDBOX=0) this host can seal agent code; 503 (with
+    Retry-After) otherwise; store answers are cached for a few seconds. In the operator's
+    unsafe mode the sandbox check passes and `details.sandbox` says "none". No key needed.
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -101,10 +105,12 @@ async def asyncio_detailed(
     *,
     client: AuthenticatedClient | Client,
 ) -> Response[HealthStatus]:
-    """Readiness: the database, the broker and the object store answer
+    """Readiness: the database, broker and object store answer, and agent code can be sealed
 
-     200 when the metadata store, the broker and the artifact store all answer, 503
-    (with Retry-After) otherwise; answers are cached for a few seconds. No key needed.
+     200 when the metadata store, the broker and the artifact store all answer and
+    (unless LOOPY_READYZ_CHECKS_SANDBOX=0) this host can seal agent code; 503 (with
+    Retry-After) otherwise; store answers are cached for a few seconds. In the operator's
+    unsafe mode the sandbox check passes and `details.sandbox` says "none". No key needed.
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -125,10 +131,12 @@ async def asyncio(
     *,
     client: AuthenticatedClient | Client,
 ) -> HealthStatus | None:
-    """Readiness: the database, the broker and the object store answer
+    """Readiness: the database, broker and object store answer, and agent code can be sealed
 
-     200 when the metadata store, the broker and the artifact store all answer, 503
-    (with Retry-After) otherwise; answers are cached for a few seconds. No key needed.
+     200 when the metadata store, the broker and the artifact store all answer and
+    (unless LOOPY_READYZ_CHECKS_SANDBOX=0) this host can seal agent code; 503 (with
+    Retry-After) otherwise; store answers are cached for a few seconds. In the operator's
+    unsafe mode the sandbox check passes and `details.sandbox` says "none". No key needed.
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.

@@ -101,6 +101,10 @@ class _FailureReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Failure
     """Loopy's own infrastructure (a store or the broker) failed: not the agent's code,
     not charged to the agent.
     """
+    FAILURE_REASON_SANDBOX_UNAVAILABLE: _FailureReason.ValueType  # 10
+    """The worker could not build the sandbox, so it refused to run agent code (the
+    message says what is missing and how to grant it).
+    """
 
 class FailureReason(_FailureReason, metaclass=_FailureReasonEnumTypeWrapper):
     """Why a run FAILED. UNSPECIFIED on runs that did not fail."""
@@ -125,6 +129,10 @@ FAILURE_REASON_WORKER_LOST: FailureReason.ValueType  # 8
 FAILURE_REASON_INFRASTRUCTURE: FailureReason.ValueType  # 9
 """Loopy's own infrastructure (a store or the broker) failed: not the agent's code,
 not charged to the agent.
+"""
+FAILURE_REASON_SANDBOX_UNAVAILABLE: FailureReason.ValueType  # 10
+"""The worker could not build the sandbox, so it refused to run agent code (the
+message says what is missing and how to grant it).
 """
 Global___FailureReason: _TypeAlias = FailureReason  # noqa: Y015
 
@@ -1144,6 +1152,7 @@ class RunSummary(_message.Message):
     DEVICE_NAME_FIELD_NUMBER: _builtins.int
     OVERHEAD_FIELD_NUMBER: _builtins.int
     ARTIFACTS_FIELD_NUMBER: _builtins.int
+    SANDBOX_FIELD_NUMBER: _builtins.int
     SPEED_PROBE_FIELD_NUMBER: _builtins.int
     val_bpb: _builtins.float
     """The primary metric (validation bits per byte, lower is better)."""
@@ -1155,6 +1164,10 @@ class RunSummary(_message.Message):
     peak_memory_mb: _builtins.float
     mfu_percent: _builtins.float
     device_name: _builtins.str
+    sandbox: _builtins.str
+    """How agent code was contained: "bubblewrap", or "none" when the operator runs
+    workers in the explicit unsafe mode (LOOPY_UNSAFE_NO_SANDBOX).
+    """
     speed_probe: _builtins.float
     """Machine speed measured by the worker just before training (GFLOP/s of a
     fixed benchmark; higher = faster).
@@ -1179,11 +1192,12 @@ class RunSummary(_message.Message):
         device_name: _builtins.str = ...,
         overhead: Global___OverheadBreakdown | None = ...,
         artifacts: _abc.Mapping[_builtins.str, Global___ArtifactRef] | None = ...,
+        sandbox: _builtins.str = ...,
         speed_probe: _builtins.float | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_mfu_percent", b"_mfu_percent", "_speed_probe", b"_speed_probe", "_val_bpb", b"_val_bpb", "mfu_percent", b"mfu_percent", "overhead", b"overhead", "speed_probe", b"speed_probe", "val_bpb", b"val_bpb"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_mfu_percent", b"_mfu_percent", "_speed_probe", b"_speed_probe", "_val_bpb", b"_val_bpb", "artifacts", b"artifacts", "device_name", b"device_name", "mfu_percent", b"mfu_percent", "num_params", b"num_params", "num_steps", b"num_steps", "overhead", b"overhead", "peak_memory_mb", b"peak_memory_mb", "speed_probe", b"speed_probe", "total_seconds", b"total_seconds", "total_tokens", b"total_tokens", "training_seconds", b"training_seconds", "val_bpb", b"val_bpb"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_mfu_percent", b"_mfu_percent", "_speed_probe", b"_speed_probe", "_val_bpb", b"_val_bpb", "artifacts", b"artifacts", "device_name", b"device_name", "mfu_percent", b"mfu_percent", "num_params", b"num_params", "num_steps", b"num_steps", "overhead", b"overhead", "peak_memory_mb", b"peak_memory_mb", "sandbox", b"sandbox", "speed_probe", b"speed_probe", "total_seconds", b"total_seconds", "total_tokens", b"total_tokens", "training_seconds", b"training_seconds", "val_bpb", b"val_bpb"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__mfu_percent: _TypeAlias = _typing.Literal["mfu_percent"]  # noqa: Y015
     _WhichOneofArgType__mfu_percent: _TypeAlias = _typing.Literal["_mfu_percent", b"_mfu_percent"]  # noqa: Y015
@@ -1631,6 +1645,7 @@ class Evaluation(_message.Message):
     CREATE_TIME_FIELD_NUMBER: _builtins.int
     FINISH_TIME_FIELD_NUMBER: _builtins.int
     REQUEST_ID_FIELD_NUMBER: _builtins.int
+    SANDBOX_FIELD_NUMBER: _builtins.int
     AGENT_ID_FIELD_NUMBER: _builtins.int
     METHOD_FIELD_NUMBER: _builtins.int
     PAIRS_FIELD_NUMBER: _builtins.int
@@ -1662,6 +1677,10 @@ class Evaluation(_message.Message):
     """The verdict advanced the head (auto_promote)."""
     failure_message: _builtins.str
     request_id: _builtins.str
+    sandbox: _builtins.str
+    """"none" when any of its runs ran without the sandbox, "bubblewrap" when all that
+    finished were sealed, "" before any finished.
+    """
     agent_id: _builtins.str
     """Who asked (later rounds are launched on its behalf)."""
     method: _builtins.str
@@ -1725,6 +1744,7 @@ class Evaluation(_message.Message):
         create_time: _timestamp_pb2.Timestamp | None = ...,
         finish_time: _timestamp_pb2.Timestamp | None = ...,
         request_id: _builtins.str | None = ...,
+        sandbox: _builtins.str = ...,
         agent_id: _builtins.str = ...,
         method: _builtins.str = ...,
         pairs: _abc.Iterable[Global___EvalPair] | None = ...,
@@ -1744,7 +1764,7 @@ class Evaluation(_message.Message):
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_delta", b"_delta", "_e_value", b"_e_value", "_equivalent_to", b"_equivalent_to", "_failure_message", b"_failure_message", "_fdr_test_index", b"_fdr_test_index", "_interval_high", b"_interval_high", "_interval_low", b"_interval_low", "_level", b"_level", "_noise_std", b"_noise_std", "_request_id", b"_request_id", "_threshold", b"_threshold", "_z_score", b"_z_score", "candidate", b"candidate", "create_time", b"create_time", "delta", b"delta", "diff_stats", b"diff_stats", "e_value", b"e_value", "equivalent_to", b"equivalent_to", "failure_message", b"failure_message", "fdr_test_index", b"fdr_test_index", "finish_time", b"finish_time", "interval_high", b"interval_high", "interval_low", b"interval_low", "level", b"level", "noise_std", b"noise_std", "reference", b"reference", "request_id", b"request_id", "speed", b"speed", "threshold", b"threshold", "z_score", b"z_score"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_delta", b"_delta", "_e_value", b"_e_value", "_equivalent_to", b"_equivalent_to", "_failure_message", b"_failure_message", "_fdr_test_index", b"_fdr_test_index", "_interval_high", b"_interval_high", "_interval_low", b"_interval_low", "_level", b"_level", "_noise_std", b"_noise_std", "_request_id", b"_request_id", "_threshold", b"_threshold", "_z_score", b"_z_score", "agent_id", b"agent_id", "candidate", b"candidate", "create_time", b"create_time", "delta", b"delta", "diff_stats", b"diff_stats", "e_value", b"e_value", "equivalent_to", b"equivalent_to", "failure_message", b"failure_message", "fdr_test_index", b"fdr_test_index", "finish_time", b"finish_time", "id", b"id", "interval_high", b"interval_high", "interval_low", b"interval_low", "level", b"level", "max_pairs", b"max_pairs", "method", b"method", "name", b"name", "noise_std", b"noise_std", "pairs", b"pairs", "pairs_per_round", b"pairs_per_round", "pairs_used", b"pairs_used", "promoted", b"promoted", "reason", b"reason", "reference", b"reference", "replicate_run_ids", b"replicate_run_ids", "request_id", b"request_id", "run_id", b"run_id", "speed", b"speed", "state", b"state", "threshold", b"threshold", "track_id", b"track_id", "verdict", b"verdict", "version", b"version", "z_score", b"z_score"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_delta", b"_delta", "_e_value", b"_e_value", "_equivalent_to", b"_equivalent_to", "_failure_message", b"_failure_message", "_fdr_test_index", b"_fdr_test_index", "_interval_high", b"_interval_high", "_interval_low", b"_interval_low", "_level", b"_level", "_noise_std", b"_noise_std", "_request_id", b"_request_id", "_threshold", b"_threshold", "_z_score", b"_z_score", "agent_id", b"agent_id", "candidate", b"candidate", "create_time", b"create_time", "delta", b"delta", "diff_stats", b"diff_stats", "e_value", b"e_value", "equivalent_to", b"equivalent_to", "failure_message", b"failure_message", "fdr_test_index", b"fdr_test_index", "finish_time", b"finish_time", "id", b"id", "interval_high", b"interval_high", "interval_low", b"interval_low", "level", b"level", "max_pairs", b"max_pairs", "method", b"method", "name", b"name", "noise_std", b"noise_std", "pairs", b"pairs", "pairs_per_round", b"pairs_per_round", "pairs_used", b"pairs_used", "promoted", b"promoted", "reason", b"reason", "reference", b"reference", "replicate_run_ids", b"replicate_run_ids", "request_id", b"request_id", "run_id", b"run_id", "sandbox", b"sandbox", "speed", b"speed", "state", b"state", "threshold", b"threshold", "track_id", b"track_id", "verdict", b"verdict", "version", b"version", "z_score", b"z_score"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__delta: _TypeAlias = _typing.Literal["delta"]  # noqa: Y015
     _WhichOneofArgType__delta: _TypeAlias = _typing.Literal["_delta", b"_delta"]  # noqa: Y015
@@ -1812,6 +1832,7 @@ class LeaderboardEntry(_message.Message):
     MEAN_VALUE_FIELD_NUMBER: _builtins.int
     RUNS_FIELD_NUMBER: _builtins.int
     IS_HEAD_FIELD_NUMBER: _builtins.int
+    SANDBOX_FIELD_NUMBER: _builtins.int
     KEPT_FIELD_NUMBER: _builtins.int
     rank: _builtins.int
     revision_id: _builtins.str
@@ -1822,6 +1843,8 @@ class LeaderboardEntry(_message.Message):
     mean_value: _builtins.float
     runs: _builtins.int
     is_head: _builtins.bool
+    sandbox: _builtins.str
+    """"none" when any of the revision's runs ran without the sandbox, else "bubblewrap"."""
     kept: _builtins.bool
     """The revision was promoted to head at some time (recorded)."""
     def __init__(
@@ -1836,11 +1859,12 @@ class LeaderboardEntry(_message.Message):
         mean_value: _builtins.float = ...,
         runs: _builtins.int = ...,
         is_head: _builtins.bool = ...,
+        sandbox: _builtins.str = ...,
         kept: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["author_agent_id", b"author_agent_id", "best_run_id", b"best_run_id", "best_value", b"best_value", "description", b"description", "is_head", b"is_head", "kept", b"kept", "mean_value", b"mean_value", "rank", b"rank", "revision_id", b"revision_id", "runs", b"runs"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["author_agent_id", b"author_agent_id", "best_run_id", b"best_run_id", "best_value", b"best_value", "description", b"description", "is_head", b"is_head", "kept", b"kept", "mean_value", b"mean_value", "rank", b"rank", "revision_id", b"revision_id", "runs", b"runs", "sandbox", b"sandbox"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
