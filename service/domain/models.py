@@ -331,17 +331,38 @@ class ArtifactRef(msgspec.Struct, kw_only=True):
     size_bytes: int
 
 
+class ReportedFigures(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """What the train file said about its own run (unset: it said nothing). Kept to help
+    debug a train file; never a figure of the run, which the supervisor measures."""
+
+    training_seconds: float | None = None
+    total_tokens: int | None = None
+    num_steps: int | None = None
+    num_params: int | None = None
+    peak_memory_mb: float | None = None
+    mfu_percent: float | None = None
+    device_name: str | None = None
+    failure_reason: str | None = None
+
+
 class RunSummary(msgspec.Struct, kw_only=True):
+    """Every figure is the trusted supervisor's own (see trainer.runner.config.RunResult);
+    the train file's claims are only in `reported`."""
+
     val_bpb: float | None = None  # the primary metric
-    training_seconds: float = 0.0
+    training_seconds: float = 0.0  # the supervisor's clock: training start to saved checkpoint
     total_seconds: float = 0.0
-    total_tokens: int = 0
-    num_steps: int = 0
-    num_params: int = 0
-    peak_memory_mb: float = 0.0
+    total_tokens: int = 0  # tokens in the batches the supervisor served
+    num_steps: int = 0  # batches the supervisor served
+    num_params: int = 0  # elements of the checkpoint's tensors
+    peak_memory_mb: float = 0.0  # measured from outside the child; 0 when unknown
     mfu_percent: float | None = None
     device_name: str = ""
     overhead: OverheadBreakdown = msgspec.field(default_factory=OverheadBreakdown)
+    # charged to the agent's compute quota: training_seconds, or the wall time of a run
+    # the supervisor had to kill (timeout, cancel, contract violation, divergence)
+    compute_seconds: float = 0.0
+    reported: ReportedFigures = msgspec.field(default_factory=ReportedFigures)
     artifacts: dict[str, ArtifactRef] = msgspec.field(
         default_factory=dict
     )  # source, log, checkpoint

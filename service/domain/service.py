@@ -31,7 +31,8 @@ Decisions recorded here (the contract transports and agents rely on):
   same-seed pairs until the e-value is decisive; each draws its level from the
   track's LORD++ budget when it starts; code equivalent to the reference (or to a
   revision already judged against it) is answered at once, without a run.
-- Compute quota: a run is charged its `training_seconds` when it completes; a
+- Compute quota: a run is charged its summary's `compute_seconds` when it completes
+  (the supervisor's training time, or the wall time of a run it killed); a
   cancelled running run is charged its wall time so far (capped at the budget).
 - Paging: page_size 0 or None means the default; above the maximum it is capped
   (AIP-158); negative is INVALID_ARGUMENT.
@@ -2332,9 +2333,11 @@ class Loopy:
         )
         if updated is None:
             return None
-        # Our own failures are not the agent's: no compute charged for them.
-        if summary and summary.training_seconds > 0 and reason is not FailureReason.INFRASTRUCTURE:
-            self.meta.add_compute_seconds(run.agent_id, summary.training_seconds)
+        # Our own failures are not the agent's: no compute charged for them. Otherwise the
+        # supervisor's figure: training time, or the wall time of a run it had to kill.
+        charge = (summary.compute_seconds or summary.training_seconds) if summary else 0.0
+        if charge > 0 and math.isfinite(charge) and reason is not FailureReason.INFRASTRUCTURE:
+            self.meta.add_compute_seconds(run.agent_id, charge)
         self._after_run_finished(updated)
         return updated
 

@@ -559,6 +559,9 @@ _OVERHEAD_FIELDS = (
 )
 
 
+_REPORTED_FIELDS = tuple(m.ReportedFigures.__struct_fields__)
+
+
 def summary_to_proto(summary: m.RunSummary) -> pb.RunSummary:
     return pb.RunSummary(
         val_bpb=summary.val_bpb,
@@ -578,6 +581,8 @@ def summary_to_proto(summary: m.RunSummary) -> pb.RunSummary:
             name: pb.ArtifactRef(key=ref.key, sha256=ref.sha256, size_bytes=ref.size_bytes)
             for name, ref in summary.artifacts.items()
         },
+        compute_seconds=summary.compute_seconds,
+        reported=pb.ReportedFigures(**{f: getattr(summary.reported, f) for f in _REPORTED_FIELDS}),
         speed_probe=summary.speed_probe,
     )
 
@@ -599,6 +604,8 @@ def summary_from_proto(msg: pb.RunSummary) -> m.RunSummary:
             name: m.ArtifactRef(key=ref.key, sha256=ref.sha256, size_bytes=ref.size_bytes)
             for name, ref in msg.artifacts.items()
         },
+        compute_seconds=msg.compute_seconds,
+        reported=m.ReportedFigures(**{f: optional(msg.reported, f) for f in _REPORTED_FIELDS}),
         speed_probe=optional(msg, "speed_probe"),
     )
 

@@ -25,6 +25,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import structlog
 
 from service.domain.errors import NotFound
@@ -33,6 +34,7 @@ from service.domain.models import (
     FailureReason,
     MetricPoint,
     OverheadBreakdown,
+    ReportedFigures,
     Run,
     RunAssignment,
     RunOutcome,
@@ -521,6 +523,14 @@ def _queue_wait_seconds(run: Run) -> float:
     return max(0.0, (run.start_time - run.create_time).total_seconds())
 
 
+def _reported(claims: Any) -> ReportedFigures:
+    """The train file's own figures (already bounded by the runner's channel schema)."""
+    try:
+        return msgspec.convert(claims or {}, ReportedFigures)
+    except (msgspec.ValidationError, TypeError):
+        return ReportedFigures()
+
+
 def _outcome(
     result: Any,
     queue_wait_s: float,
@@ -548,6 +558,8 @@ def _outcome(
         mfu_percent=result.mfu_percent,
         device_name=str(result.device_name or ""),
         sandbox=str(getattr(result, "sandbox_mode", "") or ""),
+        compute_seconds=float(getattr(result, "compute_seconds", 0.0) or 0.0),
+        reported=_reported(getattr(result, "reported", None)),
         overhead=OverheadBreakdown(
             queue_wait_seconds=queue_wait_s,
             startup_seconds=fetch_s + float(result.startup_seconds or 0.0),

@@ -474,10 +474,15 @@ def train(ctx):
     while True:
         t0 = time.perf_counter()
         for _ in range(grad_accum):
-            x, y = next(batches)
+            batch = next(batches, None)
+            if batch is None:  # the budget is spent: the supervisor serves no more data
+                break
+            x, y = batch
             with autocast:
                 loss = forward(x, y)
             (loss / grad_accum).backward()
+        if batch is None:
+            break  # a partial accumulation is dropped: the model is that of the last step
         lrm = get_lr_multiplier(ctx.progress())
         for group in optimizer.param_groups:
             group["lr"] = group["initial_lr"] * lrm

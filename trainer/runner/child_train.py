@@ -1,8 +1,10 @@
 """The training child: `train(ctx)` of an untrusted train.py, inside the sandbox.
 
 argv: CHANNEL_FD DEVICE (cpu or cuda). The child imports torch (and, on CUDA, opens the device), says
-"waiting", then blocks on the channel for the job: a spec that names the train file,
-the train-only data directory and the run settings; never the validation data. A
+"waiting", then blocks on the channel for the job: a spec that names the train file
+and the run settings. It opens no data file: training batches come from the supervisor
+(trainer.runner.batches), and what it says about itself (steps, tokens, seconds,
+memory, device) is only kept as the run's `reported_*` extras. A
 pre-warmed child is started before its run is known and waits here, idle, until one
 is handed to it; every child serves exactly one job.
 """
@@ -13,13 +15,13 @@ import os
 import resource
 import sys
 import tempfile
-import time
 from pathlib import Path
 
+from trainer.runner.accounting import peak_flops_for
 from trainer.runner.channel import Channel, ChannelClosed
 from trainer.runner.child_common import classify, load_train_module, require
 from trainer.runner.config import CONTRACT
-from trainer.runner.ctx import TrainContext, peak_flops_for
+from trainer.runner.ctx import TrainContext
 
 
 def main() -> None:
@@ -43,7 +45,6 @@ def main() -> None:
         ctx = TrainContext(
             channel=channel,
             workdir=workdir,
-            data_dir=Path(spec["data_dir"]),
             device=device,
             vocab_size=int(spec["vocab_size"]),
             seq_len=int(spec["seq_len"]),
@@ -87,7 +88,6 @@ def main() -> None:
                         "tokens": ctx.tokens_served,
                         "training_seconds": ctx.training_seconds(),
                         "peak_memory_mb": peak_memory_mb(spec["device"]),
-                        "time": time.monotonic(),
                     }
                 )
             except Exception:

@@ -59,20 +59,37 @@ class RunConfig(msgspec.Struct, kw_only=True):
     prewarm_eval: bool = True  # start the evaluation child (imports) with the training child
 
 
+# What a train file may say about why it failed, when the supervisor saw its child end on
+# its own with an error: labels that all mean "the train file failed" (charged and
+# ranked alike). Any other claim (CANCELLED, TIMEOUT, INTEGRITY, ...) is CRASH.
+CLAIMABLE_REASONS = frozenset({CRASH, OOM, DIVERGED, CONTRACT, SANDBOX_VIOLATION})
+
+
 class RunResult(msgspec.Struct, kw_only=True):
+    """Every figure here is the supervisor's own; what the train file said about itself
+    is only in `reported` (training_seconds, total_tokens, num_steps, num_params,
+    peak_memory_mb, device_name, mfu_percent, failure_reason, when it said them)."""
+
     state: str  # SUCCEEDED | FAILED | CANCELLED
     failure_reason: str | None = None
     failure_message: str | None = None
     val_bpb: float | None = None
+    # supervisor's clock: training clock start until the training child was gone (its
+    # checkpoint saved); the clock starts at the first report, at the first batch past
+    # the warm-up batches, or when the start-up allowance runs out
     training_seconds: float = 0.0
     total_seconds: float = 0.0
-    total_tokens: int = 0
-    num_steps: int = 0
-    num_params: int = 0
-    peak_memory_mb: float = 0.0
-    mfu_percent: float | None = None
-    device_name: str = ""
-    startup_seconds: float = 0.0  # child start until the training clock started
+    total_tokens: int = 0  # input tokens of the batches the supervisor served
+    num_steps: int = 0  # batches the supervisor served (one per forward/backward pass)
+    num_params: int = 0  # elements of the checkpoint's tensors
+    peak_memory_mb: float = 0.0  # measured from outside the child; 0 when unknown
+    mfu_percent: float | None = None  # 6 * num_params * tokens / time / device peak
+    device_name: str = ""  # "cpu", or the GPU's name from nvidia-smi
+    startup_seconds: float = 0.0  # the warm-up: child start until the training clock started
+    compute_seconds: float = 0.0  # charged to the quota: training_seconds, or for a run the
+    # supervisor killed (timeout, cancel, contract, divergence) the child's wall time
+    reported: dict[str, Any] = msgspec.field(default_factory=dict)  # the train file's claims
+    metrics_dropped: int = 0  # metric values not recorded (over the per-run caps)
     eval_seconds: float = 0.0  # end of training until val_bpb was known
     # where evaluation time went: load (checkpoint into the child), waiting (for logits),
     # reducing (cross-entropy and checks here), child_forward/child_copy (as the child says)

@@ -10,26 +10,19 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from trainer.runner.channel import Channel
+from trainer.runner.messages import MAX_NAME_CHARS, MAX_STEP, MAX_VALUES_PER_REPORT
 
 EXPLODING_LOSS = 1e4  # nats: a reported loss above this ends the run as DIVERGED
-
-# Dense bf16 tensor-core peak per GPU, by a substring of the device name (for MFU).
-PEAK_BF16_FLOPS = {
-    "H200": 989e12,
-    "H100": 989e12,
-    "A100": 312e12,
-    "L40S": 362e12,
-    "L4": 121e12,
-    "A10": 125e12,
-    "4090": 165e12,
-    "3090": 71e12,
-}
+REPORT_RATE = 200.0  # metric messages per second sent on average (more are skipped)
+REPORT_BURST = 1000.0
+_NAME = re.compile(rf"[\w.\-/]{{1,{MAX_NAME_CHARS}}}")
 
 
 class TrainingDiverged(FloatingPointError):
@@ -40,19 +33,11 @@ class ContractError(TypeError):
     """The train file broke the contract (bad arguments to ctx)."""
 
 
-def peak_flops_for(device_name: str) -> float | None:
-    for key, flops in PEAK_BF16_FLOPS.items():
-        if key in device_name:
-            return flops
-    return None
-
-
 class TrainContext:
     def __init__(
         self,
         channel: Channel,
         workdir: Path,
-        data_dir: Path,
         device: str,
         vocab_size: int,
         seq_len: int,
@@ -77,12 +62,15 @@ class TrainContext:
         self.peak_flops = peak_flops
         self._channel = channel
         self._workdir = workdir
-        self._data_dir = data_dir
-        # The training clock starts at the first report (after compilation/warm-up), but no
-        # later than clock_deadline (monotonic): a slow start eats into the budget.
+        # The supervisor's clock is the one that counts (and stops the batches): it starts
+        # at the first report, at the first batch past the warm-up, or at clock_deadline
+        # (monotonic), whichever is first. This is our view of it, for progress().
         self._clock_deadline = clock_deadline
         self._clock_start: float | None = None
         self._last_report: float | None = None
+        self._batches_ended = False
+        self._report_tokens = REPORT_BURST
+        self._report_refill = time.monotonic()
         self.tokens_served = 0
         self.steps = 0
         self.saved = False
@@ -93,28 +81,30 @@ class TrainContext:
     def _start_clock(self, now: float) -> None:
         if self._clock_start is None:
             self._clock_start = min(now, self._clock_deadline)
-            self._channel.send({"type": "clock_started"})
+
+    def _clock(self, now: float) -> float | None:
+        if self._clock_start is None and now >= self._clock_deadline:
+            self._start_clock(now)
+        return self._clock_start
 
     def training_seconds(self) -> float:
         now = time.monotonic()
-        if self._clock_start is None:
-            if now < self._clock_deadline:
-                return 0.0
-            self._start_clock(now)
-        assert self._clock_start is not None
+        start = self._clock(now)
+        if start is None:
+            return 0.0
         end = self._last_report if self._last_report is not None else now
-        return max(0.0, end - self._clock_start)
+        return max(0.0, end - start)
 
     def progress(self) -> float:
         """Fraction of the budget spent, 0..1: time, or tokens when a token budget is set
         (whichever is further along; the time budget stays the hard limit)."""
+        if self._batches_ended:
+            return 1.0
         now = time.monotonic()
-        if self._clock_start is None:
-            if now < self._clock_deadline:
-                return 0.0
-            self._start_clock(now)
-        assert self._clock_start is not None
-        spent = (now - self._clock_start) / self.time_budget_s
+        start = self._clock(now)
+        if start is None:
+            return 0.0
+        spent = (now - start) / self.time_budget_s
         if self.token_budget > 0:
             spent = max(spent, self.tokens_served / self.token_budget)
         return min(1.0, spent)
@@ -125,15 +115,23 @@ class TrainContext:
     # --- data ---
 
     def train_batches(self, batch_size: int, seq_len: int) -> Iterator[Any]:
-        """Endless (x, y) LongTensor [batch_size, seq_len] pairs on ctx.device."""
-        from trainer.data.loader import TrainLoader
+        """(x, y) LongTensor [batch_size, seq_len] pairs on ctx.device, served by the
+        supervisor until the time budget is spent; then the iterator ends."""
+        if not all(isinstance(n, int) and n >= 1 for n in (batch_size, seq_len)):
+            raise ContractError(
+                f"ctx.train_batches: batch_size and seq_len must be positive integers, "
+                f"got {batch_size!r}, {seq_len!r}"
+            )
+        from trainer.runner.batches import BatchStream
 
-        loader = TrainLoader(
-            self._data_dir, batch_size, seq_len, seed=self.seed, device=self.device
-        )
-        for x, y in loader:
-            self.tokens_served += int(x.numel())
-            yield x, y
+        stream = BatchStream(self._channel, batch_size, seq_len, self.device, self._on_batch)
+        yield from stream
+        self._batches_ended = True
+
+    def _on_batch(self, tokens: int, clock_start: float | None) -> None:
+        self.tokens_served += tokens
+        if clock_start is not None and self._clock_start is None:
+            self._clock_start = float(clock_start)
 
     # --- reporting ---
 
@@ -149,20 +147,40 @@ class TrainContext:
                 values[str(name)] = float(value)
             except (TypeError, ValueError):
                 raise ContractError(f"ctx.report: {name}={value!r} is not a number") from None
-        self.steps = max(self.steps, int(step) + 1)
-        self._channel.send(
-            {
-                "type": "metric",
-                "step": int(step),
-                "values": values,
-                "wall": now,
-                "tokens": self.tokens_served,
-            }
-        )
-        if loss is not None and (
+        if len(values) > MAX_VALUES_PER_REPORT:
+            raise ContractError(f"ctx.report: at most {MAX_VALUES_PER_REPORT} values per report")
+        for name in values:
+            if not _NAME.fullmatch(name):
+                raise ContractError(
+                    f"ctx.report: {name[:80]!r} is not a metric name (1-{MAX_NAME_CHARS} "
+                    "letters, digits, _ . - /)"
+                )
+        try:
+            step = int(step)
+        except (TypeError, ValueError, OverflowError):
+            raise ContractError(f"ctx.report: step={step!r} is not an integer") from None
+        if not 0 <= step <= MAX_STEP:
+            raise ContractError(f"ctx.report: step={step} is not in 0..{MAX_STEP}")
+        self.steps = max(self.steps, step + 1)
+        diverged = loss is not None and (
             not math.isfinite(values["loss"]) or values["loss"] > EXPLODING_LOSS
-        ):
+        )
+        if self._may_report(now) or diverged:
+            self._channel.send({"type": "metric", "step": step, "values": values})
+        if diverged:
             raise TrainingDiverged(f"loss {values['loss']} at step {step}")
+
+    def _may_report(self, now: float) -> bool:
+        """The supervisor ends a run that floods its channel; an honest loop that reports
+        faster than REPORT_RATE per second has its extra reports skipped here instead."""
+        self._report_tokens = min(
+            REPORT_BURST, self._report_tokens + (now - self._report_refill) * REPORT_RATE
+        )
+        self._report_refill = now
+        if self._report_tokens < 1:
+            return False
+        self._report_tokens -= 1
+        return True
 
     # --- the result ---
 

@@ -23,8 +23,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import msgspec
+
 from trainer.data.harness import Harness
 from trainer.runner import config as R
+from trainer.runner.accounting import (
+    CheckpointUnreadable,
+    MemoryWatch,
+    count_checkpoint_params,
+    device_name_of,
+    mfu_percent,
+)
+from trainer.runner.batches import BatchRefused, BatchServer, TrainingClock
 from trainer.runner.channel import Channel, ChannelClosed, ChannelError
 from trainer.runner.config import RunConfig, RunResult
 from trainer.runner.evaluation import (
@@ -33,9 +43,20 @@ from trainer.runner.evaluation import (
     SharedBuffers,
     rows_per_batch,
 )
+from trainer.runner.messages import (
+    MAX_FRAME_BYTES,
+    Done,
+    Failed,
+    Hello,
+    Metric,
+    NextBatch,
+    OpenBatches,
+    Saved,
+    TrainMessage,
+    decode_train_message,
+)
 from trainer.runner.sandbox import (
     BWRAP,
-    DATA,
     EXCHANGE,
     JOB,
     NONE,
@@ -52,8 +73,15 @@ from trainer.runner.sandbox import (
 
 MetricsCallback = Callable[[list[dict[str, Any]]], None]
 LogCallback = Callable[[str], None]
-MAX_METRIC_MESSAGES = 200_000  # beyond this a chatty train file is no longer recorded
 EXPLODING_LOSS = 1e4  # nats, as in ctx.report
+# A train file's channel: messages other than batch requests (which wait for our answer)
+# at most MESSAGE_RATE per second on average, else the run ends as CONTRACT (ctx.report
+# itself sends at most 200 per second); metric values recorded at most ROW_RATE per
+# second and MAX_METRIC_ROWS per run, the rest counted as dropped.
+MESSAGE_RATE, MESSAGE_BURST = 2000.0, 20000.0
+ROW_RATE, ROW_BURST = 1000.0, 10000.0
+MAX_METRIC_ROWS = 100_000
+MEMORY_SAMPLE_S = 0.25  # how often the child's memory is sampled (CUDA: 1 s, nvidia-smi)
 
 
 class RunFailed(Exception):
@@ -188,35 +216,47 @@ def _fresh_dir(path: Path) -> Path:
 
 def spawn_train_child(
     settings: ChildSettings,
-    harness: Harness,
     job_dir: Path,
     log_path: Path,
     on_log: LogCallback | None,
 ) -> tuple[Sandboxed, Channel]:
     """A training child that imports torch, then waits for its job on the channel. It sees
-    the harness's training files read-only under /data (no validation data) and its job
-    folder (train.py, written when the job is known) read-only under /job."""
-    inputs = [(harness.path / name, f"{DATA}/{name}") for name in harness.train_files()]
+    only its job folder (train.py, written when the job is known) read-only under /job: no
+    harness file at all, since its batches come from the supervisor over the channel (a
+    child that could read the shards could train on fresh data past its budget)."""
     device = "cuda" if settings.cuda else "cpu"
     return spawn_child(
         settings,
         "trainer.runner.child_train",
         [device],
-        Mounts(_fresh_dir(job_dir), inputs),
+        Mounts(_fresh_dir(job_dir)),
         log_path,
         on_log,
         "loopy-train",
     )
 
 
+EXCHANGE_PREFIX = "loopy-exchange-"
+
+
 def _exchange_dir(fallback: Path) -> Path:
-    """A private folder in RAM (else beside the job) for the evaluation buffers."""
+    """A private folder in RAM (else beside the job) for the evaluation buffers, named
+    after this process so that one that died without cleaning up is swept next time."""
     import tempfile
 
     shm = Path("/dev/shm")
     if shm.is_dir() and os.access(shm, os.W_OK):
-        return Path(tempfile.mkdtemp(prefix="loopy-exchange-", dir=shm))
+        _sweep_exchange_dirs(shm)
+        return Path(tempfile.mkdtemp(prefix=f"{EXCHANGE_PREFIX}{os.getpid()}-", dir=shm))
     return _fresh_dir(fallback)
+
+
+def _sweep_exchange_dirs(shm: Path) -> None:
+    """Remove exchange folders whose supervisor is gone (killed before its clean-up)."""
+    for path in shm.glob(f"{EXCHANGE_PREFIX}*-*"):
+        pid = path.name[len(EXCHANGE_PREFIX) :].split("-", 1)[0]
+        if pid.isdigit() and not Path(f"/proc/{pid}").exists():
+            shutil.rmtree(path, ignore_errors=True)
 
 
 def spawn_eval_child(
@@ -267,9 +307,8 @@ class WarmChildren:
         self.lock = threading.Lock()
         self.taken = False
         try:
-            harness = Harness.load(self.settings.harness_dir)
             self.train, self.train_channel = spawn_train_child(
-                self.settings, harness, self.train_dir, self.root / "train.log", None
+                self.settings, self.train_dir, self.root / "train.log", None
             )
             set_group_priority(self.train, WARM_NICENESS)
             if self.settings.prewarm_eval:
@@ -334,86 +373,152 @@ def prewarm(config: RunConfig, work_root: str | Path) -> WarmChildren:
 
 
 class TrainingWatch:
-    """Reads the training child's channel on a thread; records what it says."""
+    """Reads the training child's channel on a thread: serves its batches, records its
+    metrics, keeps what it claims about itself. Every frame is decoded against the
+    bounded schema in trainer.runner.messages; the first one that does not fit, or a
+    flood, sets `violation` (CONTRACT, saying what was wrong) and reading stops. Nothing
+    a child sends can raise here."""
 
-    def __init__(self, channel: Channel, out_dir: Path, on_metrics: MetricsCallback | None) -> None:
+    def __init__(
+        self,
+        channel: Channel,
+        out_dir: Path,
+        on_metrics: MetricsCallback | None,
+        batches: BatchServer,
+        clock: TrainingClock,
+    ) -> None:
         self.channel = channel
         self.on_metrics = on_metrics
+        self.batches = batches
+        self.clock = clock
         self.metrics_file = open(out_dir / "metrics.jsonl", "w")  # noqa: SIM115 - closed in join
-        self.started = time.monotonic()
-        self.clock_started: float | None = None
-        self.clock_event = threading.Event()
-        self.device_name = ""
-        self.failure: tuple[str, str] | None = None  # reported by the child
         self.violation: tuple[str, str] | None = None  # seen here; the child is killed
-        self.done: dict[str, Any] = {}
-        self.num_params = 0
-        self.saved = False
-        self.messages = 0
+        self.claimed_failure: tuple[str, str] | None = None  # the child's word only
+        self.reported: dict[str, Any] = {}
+        self.saved = False  # the child says it called ctx.save (the file is checked)
         self.last_loss: float | None = None
-        self.steps = 0  # from the metric stream, for runs killed before their summary
-        self.tokens = 0
-        self.mfu: list[float] = []
+        self.rows = 0
+        self.dropped = 0
+        self._mfu: list[float] = []
+        self._messages = _Bucket(MESSAGE_RATE, MESSAGE_BURST)
+        self._row_budget = _Bucket(ROW_RATE, ROW_BURST)
         self.thread = threading.Thread(target=self._read, daemon=True)
         self.thread.start()
 
     def _read(self) -> None:
-        while True:
+        while self.violation is None:
             try:
-                message = self.channel.recv()
+                frame = self.channel.recv_frame(max_bytes=MAX_FRAME_BYTES)
             except (ChannelClosed, OSError):
                 return
-            except ChannelError as exc:
-                self.violation = (R.CRASH, f"garbage on the metrics channel: {exc}")
+            except Exception as exc:  # ChannelError: oversized frame
+                self.violation = (R.CONTRACT, f"training channel: {exc}")
+                return
+            try:
+                message = decode_train_message(frame)
+            except msgspec.ValidationError as exc:
+                self.violation = (R.CONTRACT, f"training channel: invalid message: {exc}")
+                return
+            except Exception as exc:
+                self.violation = (R.CONTRACT, f"training channel: undecodable frame: {exc}")
                 return
             try:
                 self._handle(message)
-            except (KeyError, TypeError, ValueError) as exc:
-                self.violation = (R.CRASH, f"malformed message on the metrics channel: {exc}")
+            except BatchRefused as exc:
+                self.violation = (R.CONTRACT, f"training batches: {exc}")
+            except (ChannelClosed, OSError):  # the child is gone mid-reply
                 return
+            except Exception as exc:  # ours (e.g. an unreadable harness), never the child's
+                self.violation = (R.CRASH, f"the supervisor failed serving the child: {exc!r}")
 
-    def _handle(self, message: dict[str, Any]) -> None:
-        kind = message.get("type")
-        if kind == "hello":
-            self.device_name = str(message["device_name"])[:200]
-        elif kind == "clock_started" and self.clock_started is None:
-            self.clock_started = time.monotonic()
-            self.clock_event.set()
-        elif kind == "metric":
-            self.messages += 1
-            if self.messages > MAX_METRIC_MESSAGES:
-                return
-            step, wall = int(message["step"]), time.monotonic() - self.started
-            self.steps = max(self.steps, step + 1)
-            self.tokens = max(self.tokens, int(message.get("tokens", 0)))
-            values = {str(k)[:64]: float(v) for k, v in dict(message["values"]).items()}
-            rows = [
-                {"step": step, "name": name, "value": value, "wall_seconds": wall}
-                for name, value in values.items()
-            ]
-            for row in rows:
-                self.metrics_file.write(json.dumps(row) + "\n")
-            if self.on_metrics is not None:
-                self.on_metrics(rows)
-            if "mfu_percent" in values and step > 0 and math.isfinite(values["mfu_percent"]):
-                self.mfu.append(values["mfu_percent"])
-            if "loss" in values:
-                loss = values["loss"]
-                self.last_loss = loss
-                if not math.isfinite(loss) or loss > EXPLODING_LOSS:
-                    self.violation = (R.DIVERGED, f"loss {loss} reported at step {step}")
-        elif kind == "saved":
+    def _handle(self, message: TrainMessage) -> None:
+        now = time.monotonic()
+        if isinstance(message, NextBatch):  # request and answer: the child waits on us
+            self.batches.next(message, self.channel)
+            return
+        if isinstance(message, OpenBatches):
+            self.batches.open(message, self.channel)
+            return
+        if not self._messages.take(now):
+            self.violation = (
+                R.CONTRACT,
+                f"training channel flooded: more than {MESSAGE_BURST:g} messages at over "
+                f"{MESSAGE_RATE:g} per second",
+            )
+            return
+        if isinstance(message, Metric):
+            self._metric(message, now)
+        elif isinstance(message, Hello):
+            self.reported["device_name"] = message.device_name
+        elif isinstance(message, Saved):
             self.saved = True
-            self.num_params = int(message["num_params"])
-        elif kind == "failed" and self.failure is None:
-            self.failure = (str(message["reason"]), str(message["message"])[-4000:])
-        elif kind == "done":
-            self.done = dict(message)
+            self.reported["num_params"] = message.num_params
+        elif isinstance(message, Failed):
+            if self.claimed_failure is None:
+                self.claimed_failure = (message.reason, message.message)
+                self.reported["failure_reason"] = message.reason
+        elif isinstance(message, Done):
+            self.reported |= {
+                "num_steps": message.steps,
+                "total_tokens": message.tokens,
+                "training_seconds": message.training_seconds,
+                "peak_memory_mb": message.peak_memory_mb,
+            }
+
+    def _metric(self, message: Metric, now: float) -> None:
+        start = self.clock.start_now(now)  # the first report starts the clock
+        step, values = message.step, message.values
+        self.reported["num_steps"] = max(self.reported.get("num_steps", 0), step + 1)
+        loss = values.get("loss")
+        if loss is not None:
+            self.last_loss = loss
+            if not math.isfinite(loss) or loss > EXPLODING_LOSS:
+                self.violation = (R.DIVERGED, f"loss {loss} reported at step {step}")
+        mfu = values.get("mfu_percent")
+        if mfu is not None and step > 0 and math.isfinite(mfu):
+            self._mfu.append(mfu)
+            self.reported["mfu_percent"] = sum(self._mfu) / len(self._mfu)
+        wall = max(0.0, now - start)
+        rows = []
+        for name, value in values.items():
+            if not math.isfinite(value):
+                continue  # not a point on a chart (a non-finite loss ended the run above)
+            if self.rows >= MAX_METRIC_ROWS or not self._row_budget.take(now):
+                self.dropped += 1
+                continue
+            self.rows += 1
+            rows.append({"step": step, "name": name, "value": value, "wall_seconds": wall})
+        if not rows:
+            return
+        self.metrics_file.write("".join(json.dumps(row) + "\n" for row in rows))
+        if self.on_metrics is not None:
+            try:
+                self.on_metrics(rows)
+            except Exception:  # the caller's store: a failed write is not the run's fault
+                pass
 
     def join(self) -> None:
         self.thread.join(timeout=5)
         self.channel.close()
         self.metrics_file.close()
+        self.batches.close()
+
+
+class _Bucket:
+    """A token bucket: `rate` per second on average, `burst` at once."""
+
+    def __init__(self, rate: float, burst: float) -> None:
+        self.rate, self.burst = rate, burst
+        self.tokens = burst
+        self.at = time.monotonic()
+
+    def take(self, now: float) -> bool:
+        self.tokens = min(self.burst, self.tokens + (now - self.at) * self.rate)
+        self.at = now
+        if self.tokens < 1:
+            return False
+        self.tokens -= 1
+        return True
 
 
 def run(
@@ -480,7 +585,6 @@ class _Run:
         train_end = t0
         try:
             watch, train_end = self.train()
-            result.device_name = watch.device_name
             self.evaluate(watch)
             result.eval_seconds = time.monotonic() - train_end
             result.state = R.SUCCEEDED
@@ -488,6 +592,9 @@ class _Run:
             result.failure_reason, result.failure_message = R.SANDBOX_UNAVAILABLE, str(refused)
             result.sandbox = result.sandbox | {"sandbox": "unavailable"}
         except RunFailed as failure:
+            if failure.reason == R.CANCELLED and not self.cancel.is_set():
+                # only our own cancel makes a run CANCELLED, never a child's word for it
+                failure = RunFailed(R.CRASH, f"a child claimed to be cancelled: {failure.message}")
             result.failure_reason, result.failure_message = failure.reason, failure.message
             result.state = R.CANCELLED if failure.reason == R.CANCELLED else R.FAILED
             if result.state == R.CANCELLED:
@@ -507,14 +614,14 @@ class _Run:
         cfg = self.config
         spawn_time = time.monotonic()
         child, channel = self.adopt_warm() or spawn_train_child(
-            self.settings, self.harness, self.out / "train", self.out / "train.log", self.on_log
+            self.settings, self.out / "train", self.out / "train.log", self.on_log
         )
         # the job reaches the (maybe pre-warmed) child through its read-only job folder
         (child.mounts.job_dir / "train.py").write_text(cfg.train_source)
         (self.out / "train.py").write_text(cfg.train_source)  # what ran, for the record
+        clock = TrainingClock(spawn_time, self.startup_allowance, cfg.budget_s)
         spec = {
             "workdir": child.path(SCRATCH),
-            "data_dir": child.path(DATA),
             "train_file": child.path(f"{JOB}/train.py"),
             "device": "cuda" if self.cuda else "cpu",
             "threads": self.threads,
@@ -525,7 +632,7 @@ class _Run:
             "token_budget": cfg.token_budget,
             "seed": cfg.seed,
             "options": cfg.options,
-            "clock_deadline": spawn_time + self.startup_allowance,
+            "clock_deadline": clock.latest_start,
         }
         with contextlib.suppress(OSError):  # a dead child shows below, as an exit
             channel.send({"type": "job", "spec": spec})
@@ -535,34 +642,43 @@ class _Run:
             "prewarmed": self.warm is not None,
             "train_pid": child.pid,
         }
-        watch = TrainingWatch(channel, self.out, self.on_metrics)
+        batches = BatchServer(str(self.harness.path), cfg.seed, clock)
+        watch = TrainingWatch(channel, self.out, self.on_metrics, batches, clock)
+        memory = MemoryWatch(child.pid, cfg.device)
+        memory.start(1.0 if self.cuda else MEMORY_SAMPLE_S)
         if cfg.prewarm_eval and self.eval_child is None:
             # import torch now, on the core the training child's single-threaded start-up
             # leaves idle, rather than when training starts and every core is busy
             self.start_eval_child()
-        deadline = spawn_time + self.startup_allowance + cfg.budget_s + self.grace
         stop: tuple[str, str] | None = None
         while child.wait(timeout=0.05) is None:
             now = time.monotonic()
+            start = clock.check(now)
+            # the whole child lifetime: warm-up (at most the start-up allowance), then the
+            # budget on the supervisor's clock, then the save grace (no batches in it)
+            deadline = (start if start is not None else clock.latest_start) + cfg.budget_s
             if self.cancel.is_set():
                 stop = (R.CANCELLED, "cancelled during training")
-            elif now > deadline:
+            elif now > deadline + self.grace:
                 stop = (
                     R.TIMEOUT,
                     f"training still running {now - spawn_time:.1f} s after start: past the "
-                    f"startup allowance {self.startup_allowance:g} s + budget {cfg.budget_s:g} s "
-                    f"+ grace {self.grace:g} s; the process tree was killed",
+                    f"warm-up {(start or now) - spawn_time:.1f} s (allowance "
+                    f"{self.startup_allowance:g} s) + budget {cfg.budget_s:g} s + save grace "
+                    f"{self.grace:g} s; the process tree was killed",
                 )
             elif watch.violation is not None:
                 stop = watch.violation
             if stop is not None:
                 break
+        memory.sample()  # the last look before the process tree goes
+        memory.stop()
         oom_killed = child.oom_killed()
         returncode = child.finish()
         train_end = time.monotonic()
         try:
             return self.collect_training(
-                child, watch, stop, returncode, oom_killed, spawn_time, train_end
+                child, watch, memory, stop, returncode, oom_killed, spawn_time, train_end
             )
         finally:
             child.release()  # the scratch tmpfs goes with its last handle
@@ -571,6 +687,7 @@ class _Run:
         self,
         child: Sandboxed,
         watch: TrainingWatch,
+        memory: MemoryWatch,
         stop: tuple[str, str] | None,
         returncode: int,
         oom_killed: bool,
@@ -583,18 +700,35 @@ class _Run:
             except Exception:  # the caller's business (e.g. a failed pre-warm): not the run's
                 pass
         watch.join()
-        self.fill_training_stats(watch, spawn_time, train_end)
         if stop is None and watch.violation is not None:
             stop = watch.violation
+        self.fill_training_stats(watch, memory, spawn_time, train_end, killed=stop is not None)
         if stop is not None:
             raise RunFailed(*stop)
-        if watch.failure is not None:
-            raise RunFailed(*watch.failure)
-        if returncode != 0:
-            raise RunFailed(*self.classify_exit(child, returncode, oom_killed, "training"))
+        if returncode != 0 or watch.claimed_failure is not None:
+            raise RunFailed(
+                *self.classify_exit(
+                    child, returncode, oom_killed, "training", watch.claimed_failure
+                )
+            )
         if not watch.saved:
             raise RunFailed(R.CONTRACT, "training ended without ctx.save(model, config)")
         self.copy_checkpoint(child)
+        # counted on the trusted copy, never on a path inside the child's scratch
+        checkpoint = self.out / "checkpoint.pt"
+        try:
+            self.result.num_params = count_checkpoint_params(
+                checkpoint, self.config.max_checkpoint_mb << 20
+            )
+        except CheckpointUnreadable as exc:
+            raise RunFailed(R.CONTRACT, f"the saved checkpoint: {exc}") from None
+        r = self.result
+        r.mfu_percent = mfu_percent(
+            r.num_params,
+            watch.batches.tokens - watch.batches.warmup_tokens,
+            r.training_seconds,
+            r.device_name,
+        )
         return watch, train_end
 
     def copy_checkpoint(self, child: Sandboxed) -> None:
@@ -613,34 +747,63 @@ class _Run:
                 raise RunFailed(reason, f"the run's {name} was not taken: {refused}") from None
         self.result.checkpoint_path = str(self.out / "checkpoint.pt")
 
-    def fill_training_stats(self, watch: TrainingWatch, spawn_time: float, end: float) -> None:
+    def fill_training_stats(
+        self,
+        watch: TrainingWatch,
+        memory: MemoryWatch,
+        spawn_time: float,
+        end: float,
+        killed: bool,
+    ) -> None:
+        """The supervisor's own figures; the child's claims go to `reported` only."""
         r = self.result
-        clock = watch.clock_started
-        r.startup_seconds = (clock if clock is not None else end) - spawn_time
-        r.training_seconds = float(watch.done.get("training_seconds", 0.0)) or (
-            end - clock if clock is not None else 0.0
-        )
-        r.total_tokens = int(watch.done.get("tokens", watch.tokens))
-        r.num_steps = int(watch.done.get("steps", watch.steps))
-        r.peak_memory_mb = float(watch.done.get("peak_memory_mb", 0.0))
-        r.num_params = watch.num_params
+        start = watch.clock.start
+        r.startup_seconds = (start if start is not None else end) - spawn_time
+        r.training_seconds = max(0.0, end - start) if start is not None else 0.0
+        # a run we had to kill is charged all the time its child held the machine
+        r.compute_seconds = end - spawn_time if killed else r.training_seconds
+        r.total_tokens = watch.batches.tokens
+        r.num_steps = watch.batches.batches
+        r.peak_memory_mb = memory.peak_mb
+        r.device_name = device_name_of(self.config.device)
         r.final_loss = watch.last_loss
-        if watch.mfu and self.cuda:
-            r.mfu_percent = sum(watch.mfu) / len(watch.mfu)
+        r.metrics_dropped = watch.dropped
+        r.reported = dict(watch.reported)
 
     def classify_exit(
-        self, child: Sandboxed, returncode: int, oom_killed: bool, phase: str
+        self,
+        child: Sandboxed,
+        returncode: int,
+        oom_killed: bool,
+        phase: str,
+        claimed: tuple[str, str] | None = None,
     ) -> tuple[str, str]:
+        """Why a child that ended on its own failed, from what we saw: the cgroup's OOM
+        kill, the signal, the exit status. A child's own account (`claimed`) can only
+        name which kind of train-file failure it was (R.CLAIMABLE_REASONS), never move
+        the blame (CANCELLED, TIMEOUT, INTEGRITY, WORKER_LOST, ... are CRASH)."""
         tail = child.tail()
         signum = -returncode if returncode < 0 else 0
-        if oom_killed or "std::bad_alloc" in tail or "out of memory" in tail:
+        if oom_killed:
             return R.OOM, f"{phase} ran out of memory (exit {returncode})\n{tail}"
         if signum == signal.SIGKILL:
             return R.OOM, f"{phase} process was killed (SIGKILL), most likely for memory\n{tail}"
         if signum == signal.SIGXFSZ:
             return R.SANDBOX_VIOLATION, f"{phase} exceeded the file size limit\n{tail}"
-        what = f"signal {signal.Signals(signum).name}" if signum else f"exit code {returncode}"
-        return R.CRASH, f"{phase} process died ({what})\n{tail}"
+        if signum:
+            name = signal.Signals(signum).name if signum in signal.valid_signals() else signum
+            return R.CRASH, f"{phase} process died (signal {name})\n{tail}"
+        if claimed is not None:
+            reason, message = claimed
+            if reason in R.CLAIMABLE_REASONS:
+                return reason, message[-4000:]
+            return R.CRASH, (
+                f"{phase} failed (exit code {returncode}); it claimed {reason[:64]!r}, which "
+                f"only the supervisor decides\n{message[-4000:]}"
+            )
+        if "std::bad_alloc" in tail or "out of memory" in tail:
+            return R.OOM, f"{phase} ran out of memory (exit {returncode})\n{tail}"
+        return R.CRASH, f"{phase} process died (exit code {returncode})\n{tail}"
 
     # --- evaluation ---
 

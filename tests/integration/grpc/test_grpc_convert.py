@@ -42,6 +42,10 @@ def make_run(**overrides: object) -> m.Run:
             device_name="NVIDIA H100",
             overhead=m.OverheadBreakdown(queue_wait_seconds=1.5, upload_seconds=0.25),
             artifacts={"log": m.ArtifactRef(key="runs/run_1/log", sha256="a" * 64, size_bytes=9)},
+            compute_seconds=14.25,
+            reported=m.ReportedFigures(
+                training_seconds=1e-6, total_tokens=10**12, device_name="NVIDIA H100"
+            ),
         ),
         worker_id="w-1",
         attempt=2,

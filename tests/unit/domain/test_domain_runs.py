@@ -121,6 +121,21 @@ def test_compute_quota_is_charged_training_seconds(world):
     assert err.value.details["used"] == 12.5
 
 
+def test_compute_quota_is_charged_the_supervisors_compute_seconds(world):
+    # a run the supervisor killed is charged its wall time, whatever training time it shows
+    track = world.track()
+    alice = world.agent("alice", max_compute_seconds=100.0)
+    run = launch(world, alice, track)
+    assert world.core.claim_run(run.id, "w1") is not None
+    outcome = RunOutcome(
+        state=RunState.FAILED,
+        failure_reason=FailureReason.TIMEOUT,
+        summary=RunSummary(training_seconds=1e-6, compute_seconds=42.5),
+    )
+    world.core.complete_run(run.id, "w1", outcome)
+    assert world.core.get_agent(alice, alice.agent_id).compute_seconds_used == 42.5
+
+
 def test_worker_lifecycle_claim_heartbeat_metrics_complete(world):
     track = world.track()
     alice = world.agent("alice")

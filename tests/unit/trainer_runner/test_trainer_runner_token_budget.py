@@ -22,7 +22,6 @@ def make_ctx(tmp_path: Path, token_budget: int, time_budget_s: float = 3600.0) -
     return TrainContext(
         channel=_Channel(),  # type: ignore[arg-type]
         workdir=tmp_path,
-        data_dir=tmp_path,
         device="cpu",
         vocab_size=256,
         seq_len=64,

@@ -44,6 +44,7 @@ from .proposal_outcome import ProposalOutcome
 from .proposal_rejection_details_type_0 import ProposalRejectionDetailsType0
 from .propose_edit_request import ProposeEditRequest
 from .propose_edit_result import ProposeEditResult
+from .reported_figures import ReportedFigures
 from .revision import Revision
 from .revision_view import RevisionView
 from .role import Role
@@ -104,6 +105,7 @@ __all__ = (
     "ProposalRejectionDetailsType0",
     "ProposeEditRequest",
     "ProposeEditResult",
+    "ReportedFigures",
     "Revision",
     "RevisionView",
     "Role",

@@ -10,6 +10,7 @@ from ..types import UNSET, Unset
 
 if TYPE_CHECKING:
     from ..models.overhead_breakdown import OverheadBreakdown
+    from ..models.reported_figures import ReportedFigures
     from ..models.run_summary_artifacts import RunSummaryArtifacts
 
 
@@ -21,12 +22,14 @@ class RunSummary:
     """
     Attributes:
         artifacts (RunSummaryArtifacts | Unset):
+        compute_seconds (float | Unset):  Default: 0.0.
         device_name (str | Unset):  Default: ''.
         mfu_percent (float | None | Unset):
         num_params (int | Unset):  Default: 0.
         num_steps (int | Unset):  Default: 0.
         overhead (OverheadBreakdown | Unset):
         peak_memory_mb (float | Unset):  Default: 0.0.
+        reported (ReportedFigures | Unset):
         sandbox (str | Unset):  Default: ''.
         speed_probe (float | None | Unset):
         total_seconds (float | Unset):  Default: 0.0.
@@ -36,12 +39,14 @@ class RunSummary:
     """
 
     artifacts: RunSummaryArtifacts | Unset = UNSET
+    compute_seconds: float | Unset = 0.0
     device_name: str | Unset = ""
     mfu_percent: float | None | Unset = UNSET
     num_params: int | Unset = 0
     num_steps: int | Unset = 0
     overhead: OverheadBreakdown | Unset = UNSET
     peak_memory_mb: float | Unset = 0.0
+    reported: ReportedFigures | Unset = UNSET
     sandbox: str | Unset = ""
     speed_probe: float | None | Unset = UNSET
     total_seconds: float | Unset = 0.0
@@ -54,6 +59,8 @@ class RunSummary:
         artifacts: dict[str, Any] | Unset = UNSET
         if not isinstance(self.artifacts, Unset):
             artifacts = self.artifacts.to_dict()
+
+        compute_seconds = self.compute_seconds
 
         device_name = self.device_name
 
@@ -72,6 +79,10 @@ class RunSummary:
             overhead = self.overhead.to_dict()
 
         peak_memory_mb = self.peak_memory_mb
+
+        reported: dict[str, Any] | Unset = UNSET
+        if not isinstance(self.reported, Unset):
+            reported = self.reported.to_dict()
 
         sandbox = self.sandbox
 
@@ -98,6 +109,8 @@ class RunSummary:
         field_dict.update({})
         if artifacts is not UNSET:
             field_dict["artifacts"] = artifacts
+        if compute_seconds is not UNSET:
+            field_dict["compute_seconds"] = compute_seconds
         if device_name is not UNSET:
             field_dict["device_name"] = device_name
         if mfu_percent is not UNSET:
@@ -110,6 +123,8 @@ class RunSummary:
             field_dict["overhead"] = overhead
         if peak_memory_mb is not UNSET:
             field_dict["peak_memory_mb"] = peak_memory_mb
+        if reported is not UNSET:
+            field_dict["reported"] = reported
         if sandbox is not UNSET:
             field_dict["sandbox"] = sandbox
         if speed_probe is not UNSET:
@@ -128,6 +143,7 @@ class RunSummary:
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         from ..models.overhead_breakdown import OverheadBreakdown
+        from ..models.reported_figures import ReportedFigures
         from ..models.run_summary_artifacts import RunSummaryArtifacts
 
         d = dict(src_dict)
@@ -137,6 +153,8 @@ class RunSummary:
             artifacts = UNSET
         else:
             artifacts = RunSummaryArtifacts.from_dict(_artifacts)
+
+        compute_seconds = d.pop("compute_seconds", UNSET)
 
         device_name = d.pop("device_name", UNSET)
 
@@ -161,6 +179,13 @@ class RunSummary:
             overhead = OverheadBreakdown.from_dict(_overhead)
 
         peak_memory_mb = d.pop("peak_memory_mb", UNSET)
+
+        _reported = d.pop("reported", UNSET)
+        reported: ReportedFigures | Unset
+        if isinstance(_reported, Unset):
+            reported = UNSET
+        else:
+            reported = ReportedFigures.from_dict(_reported)
 
         sandbox = d.pop("sandbox", UNSET)
 
@@ -190,12 +215,14 @@ class RunSummary:
 
         run_summary = cls(
             artifacts=artifacts,
+            compute_seconds=compute_seconds,
             device_name=device_name,
             mfu_percent=mfu_percent,
             num_params=num_params,
             num_steps=num_steps,
             overhead=overhead,
             peak_memory_mb=peak_memory_mb,
+            reported=reported,
             sandbox=sandbox,
             speed_probe=speed_probe,
             total_seconds=total_seconds,

@@ -1115,8 +1115,85 @@ class ArtifactRef(_message.Message):
 Global___ArtifactRef: _TypeAlias = ArtifactRef  # noqa: Y015
 
 @_typing.final
+class ReportedFigures(_message.Message):
+    """What a train file said about its own run (unset: it said nothing). Kept to help
+    debug a train file; never a figure of the run, which the supervisor measures.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TRAINING_SECONDS_FIELD_NUMBER: _builtins.int
+    TOTAL_TOKENS_FIELD_NUMBER: _builtins.int
+    NUM_STEPS_FIELD_NUMBER: _builtins.int
+    NUM_PARAMS_FIELD_NUMBER: _builtins.int
+    PEAK_MEMORY_MB_FIELD_NUMBER: _builtins.int
+    MFU_PERCENT_FIELD_NUMBER: _builtins.int
+    DEVICE_NAME_FIELD_NUMBER: _builtins.int
+    FAILURE_REASON_FIELD_NUMBER: _builtins.int
+    training_seconds: _builtins.float
+    total_tokens: _builtins.int
+    num_steps: _builtins.int
+    num_params: _builtins.int
+    peak_memory_mb: _builtins.float
+    mfu_percent: _builtins.float
+    device_name: _builtins.str
+    failure_reason: _builtins.str
+    def __init__(
+        self,
+        *,
+        training_seconds: _builtins.float | None = ...,
+        total_tokens: _builtins.int | None = ...,
+        num_steps: _builtins.int | None = ...,
+        num_params: _builtins.int | None = ...,
+        peak_memory_mb: _builtins.float | None = ...,
+        mfu_percent: _builtins.float | None = ...,
+        device_name: _builtins.str | None = ...,
+        failure_reason: _builtins.str | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_device_name", b"_device_name", "_failure_reason", b"_failure_reason", "_mfu_percent", b"_mfu_percent", "_num_params", b"_num_params", "_num_steps", b"_num_steps", "_peak_memory_mb", b"_peak_memory_mb", "_total_tokens", b"_total_tokens", "_training_seconds", b"_training_seconds", "device_name", b"device_name", "failure_reason", b"failure_reason", "mfu_percent", b"mfu_percent", "num_params", b"num_params", "num_steps", b"num_steps", "peak_memory_mb", b"peak_memory_mb", "total_tokens", b"total_tokens", "training_seconds", b"training_seconds"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_device_name", b"_device_name", "_failure_reason", b"_failure_reason", "_mfu_percent", b"_mfu_percent", "_num_params", b"_num_params", "_num_steps", b"_num_steps", "_peak_memory_mb", b"_peak_memory_mb", "_total_tokens", b"_total_tokens", "_training_seconds", b"_training_seconds", "device_name", b"device_name", "failure_reason", b"failure_reason", "mfu_percent", b"mfu_percent", "num_params", b"num_params", "num_steps", b"num_steps", "peak_memory_mb", b"peak_memory_mb", "total_tokens", b"total_tokens", "training_seconds", b"training_seconds"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__device_name: _TypeAlias = _typing.Literal["device_name"]  # noqa: Y015
+    _WhichOneofArgType__device_name: _TypeAlias = _typing.Literal["_device_name", b"_device_name"]  # noqa: Y015
+    _WhichOneofReturnType__failure_reason: _TypeAlias = _typing.Literal["failure_reason"]  # noqa: Y015
+    _WhichOneofArgType__failure_reason: _TypeAlias = _typing.Literal["_failure_reason", b"_failure_reason"]  # noqa: Y015
+    _WhichOneofReturnType__mfu_percent: _TypeAlias = _typing.Literal["mfu_percent"]  # noqa: Y015
+    _WhichOneofArgType__mfu_percent: _TypeAlias = _typing.Literal["_mfu_percent", b"_mfu_percent"]  # noqa: Y015
+    _WhichOneofReturnType__num_params: _TypeAlias = _typing.Literal["num_params"]  # noqa: Y015
+    _WhichOneofArgType__num_params: _TypeAlias = _typing.Literal["_num_params", b"_num_params"]  # noqa: Y015
+    _WhichOneofReturnType__num_steps: _TypeAlias = _typing.Literal["num_steps"]  # noqa: Y015
+    _WhichOneofArgType__num_steps: _TypeAlias = _typing.Literal["_num_steps", b"_num_steps"]  # noqa: Y015
+    _WhichOneofReturnType__peak_memory_mb: _TypeAlias = _typing.Literal["peak_memory_mb"]  # noqa: Y015
+    _WhichOneofArgType__peak_memory_mb: _TypeAlias = _typing.Literal["_peak_memory_mb", b"_peak_memory_mb"]  # noqa: Y015
+    _WhichOneofReturnType__total_tokens: _TypeAlias = _typing.Literal["total_tokens"]  # noqa: Y015
+    _WhichOneofArgType__total_tokens: _TypeAlias = _typing.Literal["_total_tokens", b"_total_tokens"]  # noqa: Y015
+    _WhichOneofReturnType__training_seconds: _TypeAlias = _typing.Literal["training_seconds"]  # noqa: Y015
+    _WhichOneofArgType__training_seconds: _TypeAlias = _typing.Literal["_training_seconds", b"_training_seconds"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__device_name) -> _WhichOneofReturnType__device_name | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__failure_reason) -> _WhichOneofReturnType__failure_reason | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__mfu_percent) -> _WhichOneofReturnType__mfu_percent | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__num_params) -> _WhichOneofReturnType__num_params | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__num_steps) -> _WhichOneofReturnType__num_steps | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__peak_memory_mb) -> _WhichOneofReturnType__peak_memory_mb | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__total_tokens) -> _WhichOneofReturnType__total_tokens | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__training_seconds) -> _WhichOneofReturnType__training_seconds | None: ...
+
+Global___ReportedFigures: _TypeAlias = ReportedFigures  # noqa: Y015
+
+@_typing.final
 class RunSummary(_message.Message):
-    """What a finished run measured."""
+    """What a finished run measured. Every figure is the trusted supervisor's own; the
+    train file's claims are only in `reported`.
+    """
 
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -1153,20 +1230,31 @@ class RunSummary(_message.Message):
     OVERHEAD_FIELD_NUMBER: _builtins.int
     ARTIFACTS_FIELD_NUMBER: _builtins.int
     SANDBOX_FIELD_NUMBER: _builtins.int
+    COMPUTE_SECONDS_FIELD_NUMBER: _builtins.int
+    REPORTED_FIELD_NUMBER: _builtins.int
     SPEED_PROBE_FIELD_NUMBER: _builtins.int
     val_bpb: _builtins.float
     """The primary metric (validation bits per byte, lower is better)."""
     training_seconds: _builtins.float
+    """The supervisor's clock, from the start of training to the saved checkpoint."""
     total_seconds: _builtins.float
     total_tokens: _builtins.int
+    """Tokens in the training batches the supervisor served."""
     num_steps: _builtins.int
+    """Training batches the supervisor served."""
     num_params: _builtins.int
+    """Elements of the checkpoint's tensors."""
     peak_memory_mb: _builtins.float
+    """Measured from outside the training process; 0 when unknown."""
     mfu_percent: _builtins.float
     device_name: _builtins.str
     sandbox: _builtins.str
     """How agent code was contained: "bubblewrap", or "none" when the operator runs
     workers in the explicit unsafe mode (LOOPY_UNSAFE_NO_SANDBOX).
+    """
+    compute_seconds: _builtins.float
+    """Charged to the agent's compute quota: training_seconds, or the wall time of a run
+    the supervisor had to kill (timeout, cancel, contract violation, divergence).
     """
     speed_probe: _builtins.float
     """Machine speed measured by the worker just before training (GFLOP/s of a
@@ -1178,6 +1266,8 @@ class RunSummary(_message.Message):
     def artifacts(self) -> _containers.MessageMap[_builtins.str, Global___ArtifactRef]:
         """"source", "log", "checkpoint" -> the stored object."""
 
+    @_builtins.property
+    def reported(self) -> Global___ReportedFigures: ...
     def __init__(
         self,
         *,
@@ -1193,11 +1283,13 @@ class RunSummary(_message.Message):
         overhead: Global___OverheadBreakdown | None = ...,
         artifacts: _abc.Mapping[_builtins.str, Global___ArtifactRef] | None = ...,
         sandbox: _builtins.str = ...,
+        compute_seconds: _builtins.float = ...,
+        reported: Global___ReportedFigures | None = ...,
         speed_probe: _builtins.float | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_mfu_percent", b"_mfu_percent", "_speed_probe", b"_speed_probe", "_val_bpb", b"_val_bpb", "mfu_percent", b"mfu_percent", "overhead", b"overhead", "speed_probe", b"speed_probe", "val_bpb", b"val_bpb"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_mfu_percent", b"_mfu_percent", "_speed_probe", b"_speed_probe", "_val_bpb", b"_val_bpb", "mfu_percent", b"mfu_percent", "overhead", b"overhead", "reported", b"reported", "speed_probe", b"speed_probe", "val_bpb", b"val_bpb"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_mfu_percent", b"_mfu_percent", "_speed_probe", b"_speed_probe", "_val_bpb", b"_val_bpb", "artifacts", b"artifacts", "device_name", b"device_name", "mfu_percent", b"mfu_percent", "num_params", b"num_params", "num_steps", b"num_steps", "overhead", b"overhead", "peak_memory_mb", b"peak_memory_mb", "sandbox", b"sandbox", "speed_probe", b"speed_probe", "total_seconds", b"total_seconds", "total_tokens", b"total_tokens", "training_seconds", b"training_seconds", "val_bpb", b"val_bpb"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_mfu_percent", b"_mfu_percent", "_speed_probe", b"_speed_probe", "_val_bpb", b"_val_bpb", "artifacts", b"artifacts", "compute_seconds", b"compute_seconds", "device_name", b"device_name", "mfu_percent", b"mfu_percent", "num_params", b"num_params", "num_steps", b"num_steps", "overhead", b"overhead", "peak_memory_mb", b"peak_memory_mb", "reported", b"reported", "sandbox", b"sandbox", "speed_probe", b"speed_probe", "total_seconds", b"total_seconds", "total_tokens", b"total_tokens", "training_seconds", b"training_seconds", "val_bpb", b"val_bpb"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__mfu_percent: _TypeAlias = _typing.Literal["mfu_percent"]  # noqa: Y015
     _WhichOneofArgType__mfu_percent: _TypeAlias = _typing.Literal["_mfu_percent", b"_mfu_percent"]  # noqa: Y015
