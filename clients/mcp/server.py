@@ -301,13 +301,39 @@ def _add_tools(
             str | None,
             Field(description="Head you think is current (default: the edit's base)."),
         ] = None,
+        evaluation_id: Annotated[
+            str | None,
+            Field(description="The KEEP evaluation (default: the newest of the run's revision)."),
+        ] = None,
+        force: Annotated[
+            bool, Field(description="Admin only: move the head without a KEEP (needs reason).")
+        ] = False,
+        reason: Annotated[str, Field(description="Why (required with force; recorded).")] = "",
     ) -> dict[str, Any]:
-        """Keep a run: advance the track's head to its revision (after evaluate said KEEP).
-        A compare-and-swap: a CONFLICT error means another agent advanced the head first;
-        details.current_head names it; propose the edit again on top of it."""
+        """Keep a run: advance the track's head to its revision. Needs an evaluation of it
+        against the current head that said KEEP (FAILED_PRECONDITION otherwise; an admin
+        may force it with a reason). A compare-and-swap: a CONFLICT error means another
+        agent advanced the head first; details.current_head names it; propose the edit
+        again on top of it. Every head change is recorded (list_head_changes)."""
         with errors():
             return sdk.promote_run(
-                track, run, expected_head_revision=expected_head_revision
+                track,
+                run,
+                expected_head_revision=expected_head_revision,
+                evaluation_id=evaluation_id,
+                force=force,
+                reason=reason,
+            ).to_dict()
+
+    @server.tool(annotations=READ)
+    def list_head_changes(
+        track: TrackId, page_size: PageSize = None, page_token: PageToken = ""
+    ) -> dict[str, Any]:
+        """Every move of the track's head, oldest first: who moved it, when, on which KEEP
+        evaluation, or forced by an admin and why."""
+        with errors():
+            return sdk.list_head_changes(
+                track, page_size=page_size, page_token=page_token
             ).to_dict()
 
     # --- revisions ------------------------------------------------------------------

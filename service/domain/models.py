@@ -76,6 +76,17 @@ class Verdict(StrEnum):
     KEEP = "KEEP"
     DISCARD = "DISCARD"
     INCONCLUSIVE = "INCONCLUSIVE"
+    # The two sides ran at machine speeds further apart than the probe's noise allows:
+    # the difference may be the machine's, not the code's. No decision is made.
+    CONFOUNDED = "CONFOUNDED"
+    # The candidate's code is behaviourally identical to the reference (same AST once
+    # comments, docstrings and formatting are dropped): answered at once, without a run.
+    EQUIVALENT = "EQUIVALENT"
+
+
+class BudgetKind(StrEnum):
+    WALL_SECONDS = "WALL_SECONDS"  # training seconds per run (as autoresearch)
+    TOKENS = "TOKENS"  # training tokens per run: hardware-independent
 
 
 class EvaluationState(StrEnum):
@@ -151,10 +162,13 @@ class Harness(msgspec.Struct, kw_only=True):
 
 class DecisionPolicy(msgspec.Struct, kw_only=True):
     calibration_runs: int = 3  # baseline seeds run at track creation
-    replicates: int = 3  # seeds per side an evaluation aims for
-    k_sigma: float = 2.0  # KEEP needs delta > k * pooled sigma ...
-    min_delta: float = 0.0  # ... and delta > min_delta
+    replicates: int = 2  # pairs (candidate + reference, same seed) dispatched per round
+    k_sigma: float = 2.0  # unused since decisions v2 (kept for old clients)
+    min_delta: float = 0.0  # KEEP also needs the mean paired gain above this
     auto_promote: bool = False  # a KEEP advances the head by itself
+    max_pairs: int = 12  # an evaluation stops after this many pairs at the latest
+    fdr_alpha: float = 0.05  # the track's false-discovery budget (LORD++)
+    speed_tolerance: float = 0.10  # relative machine-speed gap that confounds a comparison
 
 
 class Track(msgspec.Struct, kw_only=True):
@@ -176,6 +190,40 @@ class Track(msgspec.Struct, kw_only=True):
     create_time: datetime
     update_time: datetime
     head_version: int = 0  # bumped by every promotion (compare-and-swap token)
+    budget_kind: BudgetKind = BudgetKind.WALL_SECONDS
+    token_budget: int = 0  # training tokens per run when budget_kind is TOKENS
+    fdr_tests: int = 0  # evaluations that have drawn a level from the error budget
+    # What remains of the false-discovery budget (filled when the track is read).
+    error_budget: ErrorBudget | None = None
+
+
+class ErrorBudget(msgspec.Struct, kw_only=True):
+    """The state of a track's online false-discovery control (LORD++)."""
+
+    rule: str  # "LORD++"
+    alpha: float  # target false-discovery rate over the track's whole life
+    tests: int  # evaluations that drew a level
+    discoveries: int  # of those, KEEPs
+    spent: float  # sum of the levels drawn so far
+    earned: float  # initial wealth + what the discoveries paid back
+    remaining: float  # earned - spent
+    next_level: float  # the level the next evaluation would get (KEEP needs e >= 1/level)
+
+
+class HeadChange(msgspec.Struct, kw_only=True):
+    """One move of a track's head, kept forever (ListHeadChanges)."""
+
+    id: str
+    track_id: str
+    head_version: int  # the track's head_version after this change
+    from_revision: str | None  # None for the track's initial head
+    to_revision: str
+    run_id: str | None
+    evaluation_id: str | None  # the KEEP evaluation that justified it
+    agent_id: str
+    forced: bool  # an admin moved it without a KEEP
+    reason: str
+    time: datetime
 
 
 class Program(msgspec.Struct, kw_only=True):
@@ -206,6 +254,8 @@ class Revision(msgspec.Struct, kw_only=True):
     stats: DiffStats  # against the parent
     rebased: bool  # the edit was made on an older base and merged onto the head
     create_time: datetime
+    # sha256 of the code's AST without comments, docstrings and formatting ("" = unknown)
+    ast_hash: str = ""
 
 
 class SearchReplaceBlock(msgspec.Struct, kw_only=True):
@@ -248,6 +298,9 @@ class ProposeEditResult(msgspec.Struct, kw_only=True):
     rebased: bool
     existing_run_ids: list[str]  # runs of the revision when it already existed
     notes: list[str] = msgspec.field(default_factory=list)  # how a loose patch was placed
+    # Other revisions whose code is behaviourally identical (same AST without comments,
+    # docstrings and formatting): evaluating against one of them answers EQUIVALENT.
+    equivalent_to: list[str] = msgspec.field(default_factory=list)
 
 
 class RevisionView(msgspec.Struct, kw_only=True):
@@ -258,6 +311,7 @@ class RevisionView(msgspec.Struct, kw_only=True):
     stats_to_baseline: DiffStats
     children: list[str]
     run_ids: list[str]
+    equivalent_to: list[str] = msgspec.field(default_factory=list)
 
 
 # --- Runs --------------------------------------------------------------------
@@ -313,6 +367,9 @@ class RunSummary(msgspec.Struct, kw_only=True):
         default_factory=dict
     )  # source, log, checkpoint
     sandbox: str = ""  # "bubblewrap", or "none" in the operator's explicit unsafe mode
+    # Machine speed measured by the worker just before training (a fixed benchmark,
+    # GFLOP/s; higher = faster); None when the worker did not measure it.
+    speed_probe: float | None = None
 
 
 class Run(msgspec.Struct, kw_only=True):
@@ -337,6 +394,7 @@ class Run(msgspec.Struct, kw_only=True):
     heartbeat_time: datetime | None
     request_id: str | None = None
     evaluation_id: str | None = None  # for REPLICATE runs: the evaluation that asked
+    token_budget: int = 0  # training tokens (0 = the time budget alone limits training)
 
 
 class LaunchRunRequest(msgspec.Struct, kw_only=True):
@@ -413,8 +471,35 @@ class SampleStats(msgspec.Struct, kw_only=True):
 
 class EvaluateRequest(msgspec.Struct, kw_only=True):
     reference_run_id: str | None = None  # default: the track head's run(s)
-    replicates: int | None = None  # default: the track policy
+    replicates: int | None = None  # pairs per round; default: the track policy
     request_id: str | None = None
+    max_pairs: int | None = None  # default: the track policy
+
+
+class EvalPair(msgspec.Struct, kw_only=True):
+    """Replicate i of each side: same seed, dispatched together."""
+
+    seed: int
+    candidate_run_id: str
+    reference_run_id: str
+    reused_reference: bool = False  # an earlier reference run at a matching machine speed
+    difference: float | None = None  # reference - candidate val_bpb (positive = better)
+    candidate_speed: float | None = None  # speed probes (GFLOP/s)
+    reference_speed: float | None = None
+
+
+class SpeedCheck(msgspec.Struct, kw_only=True):
+    """The two sides' machine speeds (worker probes), steps and tokens."""
+
+    pairs_with_probe: int = 0
+    speed_ratio: float | None = None  # geometric mean of candidate / reference speed
+    ratio_noise: float | None = None  # std error of log(speed_ratio)
+    tolerance: float = 0.0  # relative gap that counts as a different machine speed
+    confounded: bool = False
+    candidate_steps: float | None = None  # mean steps per run
+    reference_steps: float | None = None
+    candidate_tokens: float | None = None  # mean training tokens per run
+    reference_tokens: float | None = None
 
 
 class Evaluation(msgspec.Struct, kw_only=True):
@@ -436,11 +521,31 @@ class Evaluation(msgspec.Struct, kw_only=True):
     finish_time: datetime | None
     request_id: str | None = None
     sandbox: str = ""  # "none" if any of its runs ran unsealed (see sandbox_of)
+    # --- decisions v2: paired, sequential, error-controlled
+    agent_id: str = ""  # who asked (later rounds are launched on its behalf)
+    method: str = ""  # e.g. "paired-t mixture SPRT"
+    pairs: list[EvalPair] = msgspec.field(default_factory=list)
+    pairs_used: int = 0  # complete pairs behind the verdict
+    max_pairs: int = 0
+    pairs_per_round: int = 0
+    e_value: float | None = None  # the mixture likelihood ratio (Bayes factor) of the pairs
+    threshold: float | None = None  # KEEP needs e_value >= threshold = 1 / level
+    level: float | None = None  # this test's level from the track's error budget
+    fdr_test_index: int | None = None  # its place in the track's sequence of tests
+    interval_low: float | None = None  # 95 % Student-t interval of the mean paired gain
+    interval_high: float | None = None
+    speed: SpeedCheck | None = None
+    equivalent_to: str | None = None  # set with verdict EQUIVALENT
+    reason: str = ""  # one sentence: why this verdict (or why still pending)
+    version: int = 0  # compare-and-swap token of the stored evaluation
 
 
 class PromoteRequest(msgspec.Struct, kw_only=True):
     run_id: str
     expected_head_revision: str | None = None  # compare-and-swap; default: the run's base
+    evaluation_id: str | None = None  # the KEEP evaluation; default: the newest one found
+    force: bool = False  # admin only: move the head without a KEEP ...
+    reason: str = ""  # ... saying why (required with force)
 
 
 class LeaderboardEntry(msgspec.Struct, kw_only=True):
@@ -454,6 +559,7 @@ class LeaderboardEntry(msgspec.Struct, kw_only=True):
     runs: int
     is_head: bool
     sandbox: str = ""  # "none" if any of its runs ran unsealed (see sandbox_of)
+    kept: bool = False  # the revision was promoted to head at some time (recorded)
 
 
 class Leaderboard(msgspec.Struct, kw_only=True):

@@ -22,6 +22,7 @@ from service.domain.models import (
     ArtifactRef,
     Evaluation,
     Harness,
+    HeadChange,
     MetricPoint,
     Proposal,
     Revision,
@@ -132,13 +133,35 @@ class MetadataStore(abc.ABC):
 
     @abc.abstractmethod
     def compare_and_set_head(
-        self, track_id: str, expected_head: str, new_head: str, new_head_run_id: str | None
+        self,
+        track_id: str,
+        expected_head: str,
+        new_head: str,
+        new_head_run_id: str | None,
+        *,
+        change: HeadChange | None = None,
     ) -> Track | None:
         """Atomically move the head if it still equals `expected_head`.
 
         Returns the updated track, or None when the head had moved (caller raises Conflict).
-        Bumps `head_version` and `update_time`.
+        Bumps `head_version` and `update_time`. `change`, when given, is recorded in the
+        same transaction with `head_version` set to the new version.
         """
+
+    @abc.abstractmethod
+    def put_head_change(self, change: HeadChange) -> None:
+        """Record a head change as given (the track's initial head)."""
+
+    @abc.abstractmethod
+    def list_head_changes(
+        self, track_id: str, page_size: int, page_token: str
+    ) -> tuple[list[HeadChange], str]:
+        """Oldest first."""
+
+    @abc.abstractmethod
+    def allocate_fdr_test(self, track_id: str) -> int:
+        """Atomically count one more test against the track's error budget; returns its
+        1-based index (Track.fdr_tests after the increment)."""
 
     # --- revisions and proposals
     @abc.abstractmethod
@@ -245,6 +268,15 @@ class MetadataStore(abc.ABC):
 
     @abc.abstractmethod
     def list_pending_evaluations(self, track_id: str | None = None) -> list[Evaluation]: ...
+
+    @abc.abstractmethod
+    def list_evaluations(self, track_id: str) -> list[Evaluation]:
+        """Every evaluation of the track, oldest first."""
+
+    @abc.abstractmethod
+    def replace_evaluation(self, evaluation: Evaluation, expected_version: int) -> bool:
+        """Store `evaluation` with version expected_version + 1 only if the stored one still
+        has `expected_version`; False when another writer got there first."""
 
 
 class ArtifactStore(abc.ABC):

@@ -22,9 +22,15 @@ Decisions recorded here (the contract transports and agents rely on):
 - Edits always land on the head: an edit made on any other base (an older head,
   or a sibling revision) is three-way merged onto the head, and the head becomes
   the new revision's parent.
-- Promotion: the expected head defaults to the run's revision's parent (the head
-  the edit was made on, or rebased onto). Promoting the revision that already is
-  the head returns the track unchanged (promotion is idempotent).
+- Promotion moves the head on evidence only: a DONE evaluation with verdict KEEP
+  whose reference is the current head (the CAS expects that reference), or an
+  admin's `force` with a reason. Every head change is recorded (HeadChange) in the
+  same write as the CAS. Promoting the revision that already is the head returns
+  the track unchanged (promotion is idempotent).
+- Evaluations are paired and sequential (service.domain.decisions): rounds of
+  same-seed pairs until the e-value is decisive; each draws its level from the
+  track's LORD++ budget when it starts; code equivalent to the reference (or to a
+  revision already judged against it) is answered at once, without a run.
 - Compute quota: a run is charged its summary's `compute_seconds` when it completes
   (the supervisor's training time, or the wall time of a run it killed); a
   cancelled running run is charged its wall time so far (capped at the budget).
@@ -52,8 +58,18 @@ import msgspec
 import structlog
 
 from service.domain import edits, ids
-from service.domain.charts import ChartPoint, render_progress_png
-from service.domain.decisions import decide, sample_stats, sample_std
+from service.domain.charts import RevisionPoint, render_progress_png
+from service.domain.decisions import (
+    ast_hash,
+    error_budget,
+    lord_level,
+    sample_stats,
+    sample_std,
+    sequential_decision,
+    speed_check,
+    speeds_match,
+    t_interval,
+)
 from service.domain.errors import (
     AlreadyExists,
     Conflict,
@@ -72,14 +88,18 @@ from service.domain.models import (
     TERMINAL_RUN_STATES,
     Agent,
     AgentQuota,
+    BudgetKind,
     CreatedAgent,
     DecisionPolicy,
     DiffStats,
+    ErrorBudget,
+    EvalPair,
     EvaluateRequest,
     Evaluation,
     EvaluationState,
     FailureReason,
     Harness,
+    HeadChange,
     LaunchRunRequest,
     Leaderboard,
     LeaderboardEntry,
@@ -111,7 +131,7 @@ from service.domain.models import (
     utcnow,
 )
 from service.domain.ports import ArtifactIntegrityError, ArtifactStore, Dispatcher, MetadataStore
-from service.domain.program import generate_program
+from service.domain.program import decision_state_text, generate_program
 
 log = structlog.get_logger(__name__)
 
@@ -130,6 +150,7 @@ MAX_STEP = 2**63 - 1  # metric steps are 64-bit in every store and on the wire
 # result before telling the caller to retry (a proposal is validated in ~1 s).
 REQUEST_WAIT_S = 10.0
 ACTIVE_RUN_STATES = frozenset({RunState.QUEUED, RunState.RUNNING})
+PAIRED_METHOD = "paired seeds, scale-invariant mixture SPRT, LORD++ levels"
 ARTIFACT_NAMES = ("source", "log", "checkpoint")
 
 
@@ -145,7 +166,8 @@ class DomainSettings(msgspec.Struct, kw_only=True):
     default_page_size: int = 50
     max_metric_points: int = 10_000  # per GetMetrics call
     max_log_bytes: int = 1_000_000  # GetRunLogs returns at most this tail
-    max_replicates: int = 20
+    max_replicates: int = 20  # pairs per evaluation round
+    max_pairs: int = 50  # pairs per evaluation
     max_calibration_runs: int = 20
     heartbeat_timeout_s: float = 60.0
     # A QUEUED run with no claim this long after its last publish is published again.
@@ -188,6 +210,11 @@ class CreateTrackRequest(msgspec.Struct, kw_only=True):
     device_class: str = "cpu"
     time_budget_s: float | None = None  # default: the harness budget
     policy: DecisionPolicy = msgspec.field(default_factory=DecisionPolicy)
+    # WALL_SECONDS (default): each run trains for time_budget_s. TOKENS: each run trains
+    # on token_budget tokens (time_budget_s stays the hard limit), so runs on slow or
+    # busy workers compare fairly with runs on fast ones.
+    budget_kind: BudgetKind = BudgetKind.WALL_SECONDS
+    token_budget: int = 0
     allowed_imports: list[str] | None = None  # default: DomainSettings.default_allowed_imports
     request_id: str | None = None
 
@@ -453,6 +480,7 @@ class Loopy:
             heartbeat_time=None,
             request_id=request_id,
             evaluation_id=evaluation_id,
+            token_budget=track.token_budget if track.budget_kind is BudgetKind.TOKENS else 0,
         )
         self.meta.create_run(run)
         self._emit_state(run)
@@ -742,6 +770,9 @@ class Loopy:
 
     def create_track(self, principal: Principal, req: CreateTrackRequest) -> Track:
         """Admin only. Stores the baseline revision and launches the calibration runs."""
+        return self._with_budget(self._create_track(principal, req))
+
+    def _create_track(self, principal: Principal, req: CreateTrackRequest) -> Track:
         self._require_admin(principal, "create tracks")
         found, reserved = self._replayed(principal, "track", req.request_id, self.meta.get_track)
         if found is not None:
@@ -774,6 +805,8 @@ class Loopy:
             policy=req.policy,
             allowed_imports=allowed,
             max_source_bytes=self.settings.max_source_bytes,
+            budget_kind=req.budget_kind,
+            token_budget=req.token_budget,
         )
         baseline_id = ids.revision_id(source)
         track = Track(
@@ -794,6 +827,8 @@ class Loopy:
             creator_agent_id=principal.agent_id,
             create_time=now,
             update_time=now,
+            budget_kind=req.budget_kind,
+            token_budget=req.token_budget if req.budget_kind is BudgetKind.TOKENS else 0,
         )
         edits.validate_source(source, self._edit_policy(track))
 
@@ -815,6 +850,7 @@ class Loopy:
                 stats=DiffStats(lines_added=0, lines_removed=0),
                 rebased=False,
                 create_time=now,
+                ast_hash=ast_hash(source),
             )
         )
         try:
@@ -824,6 +860,21 @@ class Loopy:
             if existing is not None and req.request_id and reserved == track.id:
                 return existing  # a concurrent retry of this very request created it
             raise
+        self.meta.put_head_change(
+            HeadChange(
+                id=ids.new_id("head"),
+                track_id=track.id,
+                head_version=track.head_version,
+                from_revision=None,
+                to_revision=baseline_id,
+                run_id=None,
+                evaluation_id=None,
+                agent_id=principal.agent_id,
+                forced=False,
+                reason="baseline: the track starts here",
+                time=now,
+            )
+        )
         log.info("track.created", track_id=track.id, harness_id=harness.id)
         for seed in range(req.policy.calibration_runs):
             self._new_run(
@@ -895,6 +946,24 @@ class Loopy:
             raise bad("policy.k_sigma", "k_sigma must be a finite number >= 0", p.k_sigma)
         if not (math.isfinite(p.min_delta) and p.min_delta >= 0):
             raise bad("policy.min_delta", "min_delta must be a finite number >= 0", p.min_delta)
+        if not p.replicates <= p.max_pairs <= self.settings.max_pairs:
+            raise bad(
+                "policy.max_pairs",
+                f"max_pairs must be replicates ({p.replicates}) to {self.settings.max_pairs}",
+                p.max_pairs,
+            )
+        if not (math.isfinite(p.fdr_alpha) and 0 < p.fdr_alpha < 1):
+            raise bad("policy.fdr_alpha", "fdr_alpha must be in (0, 1)", p.fdr_alpha)
+        if not (math.isfinite(p.speed_tolerance) and 0 < p.speed_tolerance <= 10):
+            raise bad(
+                "policy.speed_tolerance", "speed_tolerance must be in (0, 10]", p.speed_tolerance
+            )
+        if req.budget_kind is BudgetKind.TOKENS and not 0 < req.token_budget <= 10**15:
+            raise bad(
+                "token_budget",
+                "a TOKENS budget needs token_budget > 0 (training tokens per run)",
+                req.token_budget,
+            )
         for module in req.allowed_imports or ():
             if not MODULE_RE.match(module):
                 raise bad("allowed_imports", "not a module name", module[:100])
@@ -912,20 +981,35 @@ class Loopy:
             )
 
     def get_track(self, principal: Principal, track_id: str) -> Track:
-        return self._track(track_id)
+        return self._with_budget(self._track(track_id))
 
     def list_tracks(
         self, principal: Principal, page_size: int | None, page_token: str
     ) -> Page[Track]:
         items, token = self.meta.list_tracks(self._page_size(page_size), page_token)
-        return Page(items=items, next_page_token=token)
+        return Page(items=[self._with_budget(t) for t in items], next_page_token=token)
+
+    def _error_budget(self, track: Track) -> ErrorBudget:
+        """The track's LORD++ ledger, recomputed from its evaluations (the record)."""
+        levels: list[float] = []
+        discoveries: list[int] = []
+        for evaluation in self.meta.list_evaluations(track.id):
+            if evaluation.fdr_test_index is None or evaluation.level is None:
+                continue
+            levels.append(evaluation.level)
+            if evaluation.state is EvaluationState.DONE and evaluation.verdict is Verdict.KEEP:
+                discoveries.append(evaluation.fdr_test_index)
+        return error_budget(track.policy.fdr_alpha, levels, discoveries, track.fdr_tests)
+
+    def _with_budget(self, track: Track) -> Track:
+        return msgspec.structs.replace(track, error_budget=self._error_budget(track))
 
     def get_program(self, principal: Principal, track_id: str) -> Program:
-        track = self._track(track_id)
+        track = self._with_budget(self._track(track_id))
         harness = self.meta.get_harness(track.harness_id)
         return Program(
             track_id=track.id,
-            text=track.program,
+            text=track.program + decision_state_text(track),
             head_revision=track.head_revision,
             baseline_revision=track.baseline_revision,
             metric=harness.metric if harness else "val_bpb",
@@ -1031,6 +1115,7 @@ class Loopy:
                 rebased=applied.rebased,
                 # Equal to the proposal's time: a replay tells "made here" by it.
                 create_time=now,
+                ast_hash=ast_hash(source),
             )
             if self.meta.put_revision(candidate):
                 revision = candidate
@@ -1048,7 +1133,27 @@ class Loopy:
             rebased=applied.rebased,
             existing_run_ids=self.run_ids_of_revision(rev_id) if already_exists else [],
             notes=list(applied.notes),
+            equivalent_to=self._equivalents(track.id, revision),
         )
+
+    def _revision_ast_hash(self, revision: Revision) -> str:
+        return revision.ast_hash or ast_hash(revision.source)
+
+    def _equivalents(self, track_id: str, revision: Revision) -> list[str]:
+        """Other revisions of the track with the same behaviour (same AST without comments,
+        docstrings and formatting), oldest first."""
+        wanted = self._revision_ast_hash(revision)
+        if not wanted:
+            return []
+        found: list[str] = []
+        token = ""
+        while True:
+            page, token = self.meta.list_revisions(track_id, None, 1000, token)
+            found += [
+                r.id for r in page if r.id != revision.id and self._revision_ast_hash(r) == wanted
+            ]
+            if not token:
+                return found
 
     @staticmethod
     def _patch_text(req: ProposeEditRequest, fmt: PatchFormat) -> str:
@@ -1079,6 +1184,7 @@ class Loopy:
             already_exists=already_exists,
             rebased=revision.rebased and not already_exists,
             existing_run_ids=self.run_ids_of_revision(revision.id) if already_exists else [],
+            equivalent_to=self._equivalents(proposal.track_id, revision),
         )
 
     def get_revision(self, principal: Principal, revision_id: str) -> RevisionView:
@@ -1092,6 +1198,7 @@ class Loopy:
             stats_to_baseline=edits.diff_stats(baseline_source, revision.source),
             children=self.meta.list_children(revision.id),
             run_ids=self.run_ids_of_revision(revision.id),
+            equivalent_to=self._equivalents(revision.track_id, revision),
         )
 
     def list_revisions(
@@ -1360,7 +1467,10 @@ class Loopy:
     # ======================================================================
 
     def evaluate(self, principal: Principal, run_id: str, req: EvaluateRequest) -> Evaluation:
-        """Launches replicates as needed; PENDING until they finish, then DONE with a verdict."""
+        """Paired, sequential evaluation (service.domain.decisions): candidate and reference
+        replicate i share a seed and are dispatched together, a round of pairs at a time,
+        until the e-value is decisive or max_pairs is reached. Equivalent code (same AST)
+        answers EQUIVALENT at once, without a run."""
         found, reserved = self._replayed(
             principal, "evaluation", req.request_id, self.meta.get_evaluation
         )
@@ -1378,29 +1488,40 @@ class Loopy:
                 },
             )
         track = self._track(run.track_id)
-        replicates = req.replicates if req.replicates is not None else track.policy.replicates
-        if not 1 <= replicates <= self.settings.max_replicates:
+        per_round = req.replicates if req.replicates is not None else track.policy.replicates
+        if not 1 <= per_round <= self.settings.max_replicates:
             raise InvalidArgument(
-                f"replicates must be 1 to {self.settings.max_replicates}",
-                details={"field": "replicates", "value": replicates},
+                f"replicates (pairs per round) must be 1 to {self.settings.max_replicates}",
+                details={"field": "replicates", "value": per_round},
             )
+        max_pairs = req.max_pairs if req.max_pairs is not None else track.policy.max_pairs
+        max_pairs = max(max_pairs, per_round) if req.max_pairs is None else max_pairs
+        if not per_round <= max_pairs <= self.settings.max_pairs:
+            raise InvalidArgument(
+                f"max_pairs must be replicates ({per_round}) to {self.settings.max_pairs}",
+                details={"field": "max_pairs", "value": max_pairs},
+            )
+        reference_run: Run | None = None
         if req.reference_run_id:
-            ref_run = self._run(req.reference_run_id)
-            if ref_run.track_id != track.id:
+            reference_run = self._run(req.reference_run_id)
+            if reference_run.track_id != track.id:
                 raise InvalidArgument(
                     "the reference run is on another track",
                     details={
                         "field": "reference_run_id",
-                        "run_id": ref_run.id,
-                        "track_id": ref_run.track_id,
+                        "run_id": reference_run.id,
+                        "track_id": reference_run.track_id,
                     },
                 )
-            if ref_run.state in (RunState.FAILED, RunState.CANCELLED):
+            if reference_run.state in (RunState.FAILED, RunState.CANCELLED):
                 raise FailedPrecondition(
-                    f"reference run {ref_run.id} is {ref_run.state.value}",
-                    details={"reference_run_id": ref_run.id, "state": ref_run.state.value},
+                    f"reference run {reference_run.id} is {reference_run.state.value}",
+                    details={
+                        "reference_run_id": reference_run.id,
+                        "state": reference_run.state.value,
+                    },
                 )
-            reference_revision = ref_run.revision_id
+            reference_revision = reference_run.revision_id
         else:
             reference_revision = track.head_revision
         if reference_revision == run.revision_id:
@@ -1408,31 +1529,32 @@ class Loopy:
                 "the run's revision is the reference itself; there is nothing to compare",
                 details={"run_id": run.id, "revision_id": run.revision_id},
             )
-        candidate_source = self._revision(run.revision_id).source
-        reference_source = self._revision(reference_revision).source
-
-        usable = {RunState.QUEUED, RunState.RUNNING, RunState.SUCCEEDED}
-        cand_runs = [
-            r
-            for r in self._all_runs(track_id=track.id, revision_id=run.revision_id)
-            if r.state in usable
-        ]
-        ref_runs = [
-            r
-            for r in self._all_runs(track_id=track.id, revision_id=reference_revision)
-            if r.state in usable
-        ]
-        need_cand = max(0, replicates - len(cand_runs))
-        need_ref = max(0, replicates - len(ref_runs))
+        candidate_rev = self._revision(run.revision_id)
+        reference_rev = self._revision(reference_revision)
+        equivalent = self._revision_ast_hash(candidate_rev) == self._revision_ast_hash(
+            reference_rev
+        ) and bool(self._revision_ast_hash(candidate_rev))
+        # Code equivalent to a revision already judged against this reference: its verdict.
+        earlier = (
+            None if equivalent else self._judged_twin(track, candidate_rev, reference_revision)
+        )
         agent = self._agent(principal.agent_id)
-        slots = max(0, agent.quota.max_queued_runs - self.meta.count_active_runs(agent.id))
-        if agent.compute_seconds_used >= agent.quota.max_compute_seconds:
-            slots = 0
-        launch_cand = min(need_cand, slots)
-        launch_ref = min(need_ref, slots - launch_cand)
-        if not ref_runs and launch_ref == 0:
-            # Without one reference result there is nothing to decide against.
-            self._check_run_quota(agent, track, needed=max(1, need_cand + need_ref))
+        twin: Run | None = None
+        first_round_extra = 0
+        if not equivalent and earlier is None:
+            twin = (
+                reference_run
+                if reference_run is not None and reference_run.seed == run.seed
+                else self._reusable_reference(track, reference_revision, run)
+            )
+            # The first round fits the agent's free slots (at least pair 0's twin); later
+            # rounds replace the finished runs of this evaluation.
+            needed = 0 if twin is not None else 1
+            slots = max(0, agent.quota.max_queued_runs - self.meta.count_active_runs(agent.id))
+            self._check_compute_quota(agent)
+            if slots < needed:
+                self._check_run_quota(agent, track, needed=needed)
+            first_round_extra = min(per_round - 1, (slots - needed) // 2)
 
         eval_id = reserved or ids.new_id("eval")
         if reserved is None:
@@ -1441,56 +1563,193 @@ class Loopy:
             )
             if found is not None:
                 return found
-        new_cand = [ids.new_id("run") for _ in range(launch_cand)]
-        new_ref = [ids.new_id("run") for _ in range(launch_ref)]
-        candidate = sample_stats(run.revision_id, cand_runs)
-        candidate.run_ids += new_cand
-        reference = sample_stats(reference_revision, ref_runs)
-        reference.run_ids += new_ref
+        now = utcnow()
         evaluation = Evaluation(
             id=eval_id,
             run_id=run.id,
             track_id=track.id,
             state=EvaluationState.PENDING,
-            candidate=candidate,
-            reference=reference,
+            candidate=sample_stats(run.revision_id, []),
+            reference=sample_stats(reference_revision, []),
             delta=None,
             noise_std=None,
             z_score=None,
             verdict=None,
-            diff_stats=edits.diff_stats(reference_source, candidate_source),
-            replicate_run_ids=new_cand + new_ref,
+            diff_stats=edits.diff_stats(reference_rev.source, candidate_rev.source),
+            replicate_run_ids=[],
             promoted=False,
             failure_message=None,
-            create_time=utcnow(),
+            create_time=now,
             finish_time=None,
             request_id=req.request_id,
-            sandbox=sandbox_of([run, *cand_runs, *ref_runs]),
+            agent_id=principal.agent_id,
+            method=PAIRED_METHOD,
+            max_pairs=max_pairs,
+            pairs_per_round=per_round,
         )
+        if equivalent:
+            evaluation.state = EvaluationState.DONE
+            evaluation.verdict = Verdict.EQUIVALENT
+            evaluation.equivalent_to = reference_revision
+            evaluation.finish_time = now
+            evaluation.method = "AST equivalence"
+            evaluation.reason = (
+                "the candidate's code is the reference's once comments, docstrings and "
+                "formatting are dropped: no run can tell them apart"
+            )
+            self.meta.put_evaluation(evaluation)
+            log.info("evaluation.equivalent", evaluation_id=eval_id, run_id=run.id)
+            return evaluation
+        if earlier is not None:
+            assert earlier.verdict is not None
+            evaluation.state = EvaluationState.DONE
+            evaluation.verdict = Verdict.EQUIVALENT
+            evaluation.equivalent_to = earlier.candidate.revision_id
+            evaluation.finish_time = now
+            evaluation.method = "AST equivalence"
+            evaluation.reason = (
+                f"the candidate's code is revision {earlier.candidate.revision_id[:12]}'s once "
+                f"comments, docstrings and formatting are dropped; evaluation {earlier.id} "
+                f"of that revision against this reference said {earlier.verdict.value}"
+            )
+            self.meta.put_evaluation(evaluation)
+            log.info("evaluation.equivalent", evaluation_id=eval_id, earlier=earlier.id)
+            return evaluation
+
+        # Draw this test's level from the track's false-discovery budget (LORD++), using
+        # the KEEPs known now (asynchronous LORD: pending tests count as non-discoveries).
+        index = self.meta.allocate_fdr_test(track.id)
+        discoveries = [
+            e.fdr_test_index
+            for e in self.meta.list_evaluations(track.id)
+            if e.fdr_test_index is not None
+            and e.state is EvaluationState.DONE
+            and e.verdict is Verdict.KEEP
+        ]
+        evaluation.fdr_test_index = index
+        evaluation.level = lord_level(index, discoveries, track.policy.fdr_alpha)
+        evaluation.threshold = 1.0 / evaluation.level
+
+        used_seeds = {
+            r.seed
+            for rev in (run.revision_id, reference_revision)
+            for r in self._all_runs(track_id=track.id, revision_id=rev)
+        }
+        # Pair 0 is the evaluated run itself, with a reference of the same seed: an earlier
+        # one when the probes say the machine ran at the same speed, else a fresh one now.
+        pairs = [
+            EvalPair(
+                seed=run.seed,
+                candidate_run_id=run.id,
+                reference_run_id=twin.id if twin else ids.new_id("run"),
+                reused_reference=twin is not None,
+            )
+        ]
+        pairs += self._new_pairs(first_round_extra, used_seeds)
+        evaluation.pairs = pairs
+        evaluation.sandbox = sandbox_of([run, *([twin] if twin is not None else [])])
+        evaluation.candidate.run_ids = [p.candidate_run_id for p in pairs]
+        evaluation.reference.run_ids = [p.reference_run_id for p in pairs]
+        evaluation.replicate_run_ids = self._launch_ids(pairs, run.id)
+        evaluation.reason = f"round 1: {len(pairs)} pair(s) dispatched"
         # Stored before its replicates exist, so a replicate finishing at once finds it.
         self.meta.put_evaluation(evaluation)
-        for new_ids, revision_id, existing in (
-            (new_cand, run.revision_id, cand_runs),
-            (new_ref, reference_revision, ref_runs),
-        ):
-            used_seeds = {r.seed for r in existing}
-            for replicate_id in new_ids:
-                self._new_run(
-                    run_id=replicate_id,
-                    track=track,
-                    revision_id=revision_id,
-                    agent_id=principal.agent_id,
-                    purpose=RunPurpose.REPLICATE,
-                    seed=self._free_seed(used_seeds),
-                    evaluation_id=eval_id,
-                )
+        self._launch_pairs(track, evaluation, pairs, run.id)
         log.info(
             "evaluation.created",
             evaluation_id=eval_id,
             run_id=run.id,
-            replicates=len(new_cand) + len(new_ref),
+            pairs=len(pairs),
+            level=evaluation.level,
         )
         return self._try_finish_evaluation(evaluation)
+
+    def _judged_twin(
+        self, track: Track, candidate: Revision, reference_revision: str
+    ) -> Evaluation | None:
+        """The newest decided evaluation, against this reference, of a revision whose code
+        is behaviourally identical to the candidate's."""
+        twins = set(self._equivalents(track.id, candidate))
+        if not twins:
+            return None
+        decided = (Verdict.KEEP, Verdict.DISCARD, Verdict.INCONCLUSIVE)
+        for evaluation in reversed(self.meta.list_evaluations(track.id)):
+            if (
+                evaluation.candidate.revision_id in twins
+                and evaluation.reference.revision_id == reference_revision
+                and evaluation.state is EvaluationState.DONE
+                and evaluation.verdict in decided
+            ):
+                return evaluation
+        return None
+
+    def _reusable_reference(self, track: Track, reference_revision: str, run: Run) -> Run | None:
+        """A finished reference run with the candidate's seed whose machine speed matches
+        the candidate's (both probes known): reusing it costs no run and no confounding."""
+        if run.state is not RunState.SUCCEEDED or run.summary is None:
+            return None
+        for ref in self._all_runs(
+            track_id=track.id, revision_id=reference_revision, states=[RunState.SUCCEEDED]
+        ):
+            if (
+                ref.seed == run.seed
+                and ref.summary is not None
+                and _finite(ref.summary.val_bpb)
+                and speeds_match(
+                    run.summary.speed_probe, ref.summary.speed_probe, track.policy.speed_tolerance
+                )
+            ):
+                return ref
+        return None
+
+    def _new_pairs(self, count: int, used_seeds: set[int]) -> list[EvalPair]:
+        return [
+            EvalPair(
+                seed=self._free_seed(used_seeds),
+                candidate_run_id=ids.new_id("run"),
+                reference_run_id=ids.new_id("run"),
+            )
+            for _ in range(max(0, count))
+        ]
+
+    @staticmethod
+    def _launch_ids(pairs: list[EvalPair], evaluated_run_id: str) -> list[str]:
+        """The runs this evaluation launches, in dispatch order (candidate, reference, ...)."""
+        launched: list[str] = []
+        for pair in pairs:
+            if pair.candidate_run_id != evaluated_run_id:
+                launched.append(pair.candidate_run_id)
+            if not pair.reused_reference:
+                launched.append(pair.reference_run_id)
+        return launched
+
+    def _launch_pairs(
+        self, track: Track, evaluation: Evaluation, pairs: list[EvalPair], evaluated_run_id: str
+    ) -> None:
+        """Dispatch each pair's two runs back to back, so they run close in time."""
+        for pair in pairs:
+            sides = (
+                (pair.candidate_run_id, evaluation.candidate.revision_id, True),
+                (pair.reference_run_id, evaluation.reference.revision_id, False),
+            )
+            for run_id, revision_id, is_candidate in sides:
+                if (is_candidate and run_id == evaluated_run_id) or (
+                    not is_candidate and pair.reused_reference
+                ):
+                    continue
+                try:
+                    self._new_run(
+                        run_id=run_id,
+                        track=track,
+                        revision_id=revision_id,
+                        agent_id=evaluation.agent_id,
+                        purpose=RunPurpose.REPLICATE,
+                        seed=pair.seed,
+                        evaluation_id=evaluation.id,
+                    )
+                except Unavailable:
+                    # The run is stored FAILED; the pair is incomplete, the evaluation goes on.
+                    log.warning("evaluation.replicate_not_queued", run_id=run_id)
 
     def get_evaluation(self, principal: Principal, run_id: str, evaluation_id: str) -> Evaluation:
         evaluation = self.meta.get_evaluation(evaluation_id)
@@ -1505,66 +1764,164 @@ class Loopy:
         return evaluation
 
     def _try_finish_evaluation(self, evaluation: Evaluation) -> Evaluation:
-        """DONE (or FAILED) once every run it counts on is terminal; otherwise unchanged."""
+        """Once every run of the rounds so far is terminal: decide, or dispatch the next
+        round. Otherwise unchanged. Conditional on the stored version, so two processes
+        looking at once never dispatch a round twice."""
+        if evaluation.state is not EvaluationState.PENDING:
+            return evaluation
         runs: dict[str, Run | None] = {}
-        for run_id in evaluation.candidate.run_ids + evaluation.reference.run_ids:
-            run = self.meta.get_run(run_id)
-            if run is not None and run.state not in TERMINAL_RUN_STATES:
-                return evaluation
-            runs[run_id] = run
-
-        def side(run_ids: list[str]) -> list[Run]:
-            return [r for r in (runs[i] for i in run_ids) if r is not None]
-
-        candidate = sample_stats(
-            evaluation.candidate.revision_id, side(evaluation.candidate.run_ids)
-        )
-        reference = sample_stats(
-            evaluation.reference.revision_id, side(evaluation.reference.run_ids)
-        )
+        for pair in evaluation.pairs:
+            for run_id in (pair.candidate_run_id, pair.reference_run_id):
+                run = self.meta.get_run(run_id)
+                if run is not None and run.state not in TERMINAL_RUN_STATES:
+                    return evaluation
+                runs[run_id] = run
         with self._finish_lock:
             current = self.meta.get_evaluation(evaluation.id)
             if current is None or current.state is not EvaluationState.PENDING:
                 return current or evaluation
-            done = msgspec.structs.replace(
-                current,
-                candidate=candidate,
-                reference=reference,
-                finish_time=utcnow(),
-                sandbox=sandbox_of([r for r in runs.values() if r is not None]),
-            )
-            if candidate.n == 0 or reference.n == 0:
-                which = "candidate" if candidate.n == 0 else "reference"
-                done.state = EvaluationState.FAILED
-                done.failure_message = (
-                    f"no {which} run succeeded, so there is nothing to compare "
-                    f"(runs: {', '.join((candidate if candidate.n == 0 else reference).run_ids)})"
-                )
-            else:
-                track = self._track(evaluation.track_id)
-                decision = decide(candidate.values, reference.values, track.noise_std, track.policy)
-                done.state = EvaluationState.DONE
-                done.delta = decision.delta
-                done.noise_std = decision.sigma
-                done.z_score = decision.z_score
-                done.verdict = decision.verdict
-                if decision.verdict is Verdict.KEEP and track.policy.auto_promote:
-                    best = self._best_run(side(evaluation.candidate.run_ids))
-                    promoted = self.meta.compare_and_set_head(
-                        track.id,
-                        reference.revision_id,
-                        candidate.revision_id,
-                        best.id if best else evaluation.run_id,
-                    )
-                    done.promoted = promoted is not None
-            self.meta.put_evaluation(done)
+            track = self._track(current.track_id)
+            updated, next_pairs = self._look(current, track, runs)
+            if not self.meta.replace_evaluation(updated, current.version):
+                return self.meta.get_evaluation(evaluation.id) or updated
+            updated.version = current.version + 1
+        if next_pairs:
+            self._launch_pairs(track, updated, next_pairs, updated.run_id)
+            log.info("evaluation.round", evaluation_id=updated.id, pairs=len(updated.pairs))
+            return updated
+        if updated.verdict is Verdict.KEEP and track.policy.auto_promote:
+            updated = self._auto_promote(track, updated, runs)
         log.info(
             "evaluation.finished",
-            evaluation_id=done.id,
-            state=done.state.value,
-            verdict=done.verdict.value if done.verdict else None,
+            evaluation_id=updated.id,
+            state=updated.state.value,
+            verdict=updated.verdict.value if updated.verdict else None,
+            pairs=updated.pairs_used,
         )
-        return done
+        return updated
+
+    def _look(
+        self, current: Evaluation, track: Track, runs: dict[str, Run | None]
+    ) -> tuple[Evaluation, list[EvalPair]]:
+        """The evaluation after looking at its finished pairs, and the next round (if any)."""
+        done = msgspec.structs.replace(
+            current, pairs=[msgspec.structs.replace(p) for p in current.pairs]
+        )
+
+        def value(run: Run | None) -> float | None:
+            if run is None or run.state is not RunState.SUCCEEDED or run.summary is None:
+                return None
+            return run.summary.val_bpb if _finite(run.summary.val_bpb) else None
+
+        def probe(run: Run | None) -> float | None:
+            return run.summary.speed_probe if run is not None and run.summary else None
+
+        diffs: list[float] = []
+        complete: list[EvalPair] = []
+        for pair in done.pairs:
+            cand, ref = runs.get(pair.candidate_run_id), runs.get(pair.reference_run_id)
+            pair.candidate_speed, pair.reference_speed = probe(cand), probe(ref)
+            c, r = value(cand), value(ref)
+            pair.difference = None if c is None or r is None else r - c
+            if pair.difference is not None:
+                diffs.append(pair.difference)
+                complete.append(pair)
+        cand_runs = [r for r in (runs.get(p.candidate_run_id) for p in done.pairs) if r]
+        ref_runs = [r for r in (runs.get(p.reference_run_id) for p in done.pairs) if r]
+        done.candidate = sample_stats(done.candidate.revision_id, cand_runs)
+        done.candidate.run_ids = [p.candidate_run_id for p in done.pairs]
+        done.reference = sample_stats(done.reference.revision_id, ref_runs)
+        done.reference.run_ids = [p.reference_run_id for p in done.pairs]
+        done.pairs_used = len(diffs)
+        done.sandbox = sandbox_of(cand_runs + ref_runs)
+        done.speed = speed_check(complete, cand_runs, ref_runs, track.policy.speed_tolerance)
+        if diffs:
+            done.delta = statistics.fmean(diffs)
+            done.noise_std = sample_std(diffs)
+            if done.noise_std:
+                done.z_score = done.delta / (done.noise_std / math.sqrt(len(diffs)))
+            interval = t_interval(diffs)
+            done.interval_low, done.interval_high = interval if interval else (None, None)
+
+        agent = self.meta.get_agent(done.agent_id)
+        out_of_compute = (
+            agent is not None and agent.compute_seconds_used >= agent.quota.max_compute_seconds
+        )
+        pairs_left = 0 if out_of_compute else done.max_pairs - len(done.pairs)
+        level = done.level or track.policy.fdr_alpha
+        decision = sequential_decision(diffs, level, track.policy, pairs_left=pairs_left)
+        done.e_value = decision.e_value
+        done.threshold = decision.threshold
+
+        def finish(state: EvaluationState, verdict: Verdict | None, reason: str) -> None:
+            done.state, done.verdict, done.reason = state, verdict, reason
+            done.finish_time = utcnow()
+            if state is EvaluationState.FAILED:
+                done.failure_message = reason
+
+        if done.speed.confounded:
+            s = done.speed
+            finish(
+                EvaluationState.DONE,
+                Verdict.CONFOUNDED,
+                f"the candidate ran at {s.speed_ratio:.3f}x the reference's machine speed "
+                f"(noise {s.ratio_noise:.3f} in log ratio, tolerance {s.tolerance:.0%}); "
+                f"steps {s.candidate_steps} vs {s.reference_steps}: evaluate again later",
+            )
+            return done, []
+        if decision.verdict is not None:
+            finish(EvaluationState.DONE, decision.verdict, decision.reason)
+            return done, []
+        cand_failed = all(value(runs.get(p.candidate_run_id)) is None for p in done.pairs)
+        ref_failed = all(value(runs.get(p.reference_run_id)) is None for p in done.pairs)
+        if not diffs and (cand_failed or ref_failed):
+            which, side = (
+                ("candidate", done.candidate)
+                if cand_failed
+                else (
+                    "reference",
+                    done.reference,
+                )
+            )
+            finish(
+                EvaluationState.FAILED,
+                None,
+                f"no {which} run succeeded, so there is nothing to compare "
+                f"(runs: {', '.join(side.run_ids)})",
+            )
+            return done, []
+        next_pairs = self._new_pairs(
+            min(done.pairs_per_round or 1, pairs_left),
+            {p.seed for p in done.pairs},
+        )
+        done.pairs = done.pairs + next_pairs
+        done.candidate.run_ids += [p.candidate_run_id for p in next_pairs]
+        done.reference.run_ids += [p.reference_run_id for p in next_pairs]
+        done.replicate_run_ids = done.replicate_run_ids + self._launch_ids(next_pairs, done.run_id)
+        done.reason = f"{decision.reason}; {len(next_pairs)} more pair(s) dispatched"
+        return done, next_pairs
+
+    def _auto_promote(
+        self, track: Track, evaluation: Evaluation, runs: dict[str, Run | None]
+    ) -> Evaluation:
+        best = self._best_run([r for r in (runs.get(i) for i in evaluation.candidate.run_ids) if r])
+        moved = self._move_head(
+            track,
+            expected=evaluation.reference.revision_id,
+            new_head=evaluation.candidate.revision_id,
+            run_id=best.id if best else evaluation.run_id,
+            evaluation_id=evaluation.id,
+            agent_id=evaluation.agent_id,
+            forced=False,
+            reason="auto_promote: KEEP",
+        )
+        if moved is None:
+            return evaluation
+        promoted = msgspec.structs.replace(evaluation, promoted=True)
+        if self.meta.replace_evaluation(promoted, evaluation.version):
+            promoted.version = evaluation.version + 1
+            return promoted
+        return evaluation
 
     @staticmethod
     def _best_run(runs: list[Run]) -> Run | None:
@@ -1577,8 +1934,99 @@ class Loopy:
             scored, key=lambda r: r.summary.val_bpb or 0.0 if r.summary else 0.0, default=None
         )
 
+    def _move_head(
+        self,
+        track: Track,
+        *,
+        expected: str,
+        new_head: str,
+        run_id: str | None,
+        evaluation_id: str | None,
+        agent_id: str,
+        forced: bool,
+        reason: str,
+    ) -> Track | None:
+        """Compare-and-swap the head and record the change in the same write."""
+        change = HeadChange(
+            id=ids.new_id("head"),
+            track_id=track.id,
+            head_version=0,  # the store sets the version the swap produced
+            from_revision=expected,
+            to_revision=new_head,
+            run_id=run_id,
+            evaluation_id=evaluation_id,
+            agent_id=agent_id,
+            forced=forced,
+            reason=reason,
+            time=utcnow(),
+        )
+        return self.meta.compare_and_set_head(track.id, expected, new_head, run_id, change=change)
+
+    def _keep_evaluation(self, track: Track, run: Run, evaluation_id: str | None) -> Evaluation:
+        """The KEEP evaluation of the run's revision against the current head, or the
+        refusal that says what is missing."""
+        if evaluation_id:
+            evaluation = self.meta.get_evaluation(evaluation_id)
+            if evaluation is None or evaluation.track_id != track.id:
+                raise NotFound(
+                    f"evaluation {evaluation_id!r} not found on track {track.id}",
+                    details={"evaluation_id": evaluation_id, "track_id": track.id},
+                )
+            candidates = [evaluation]
+        else:
+            candidates = [
+                e
+                for e in reversed(self.meta.list_evaluations(track.id))
+                if e.candidate.revision_id == run.revision_id
+            ]
+        keeps = [
+            e
+            for e in candidates
+            if e.candidate.revision_id == run.revision_id
+            and e.state is EvaluationState.DONE
+            and e.verdict is Verdict.KEEP
+        ]
+        for evaluation in keeps:
+            if evaluation.reference.revision_id == track.head_revision:
+                return evaluation
+        seen = [
+            {
+                "evaluation_id": e.id,
+                "state": e.state.value,
+                "verdict": e.verdict.value if e.verdict else None,
+                "reference_revision": e.reference.revision_id,
+            }
+            for e in candidates[:20]
+        ]
+        if keeps:
+            raise Conflict(
+                "the KEEP was against an older head; the head has moved since: rebase the "
+                "edit onto the current head and evaluate against it",
+                details={
+                    "track_id": track.id,
+                    "current_head": track.head_revision,
+                    "expected_head": keeps[0].reference.revision_id,
+                    "head_version": track.head_version,
+                    "evaluations": seen,
+                },
+            )
+        raise FailedPrecondition(
+            f"revision {run.revision_id[:12]} has no finished KEEP evaluation against the "
+            "current head; evaluate the run (Evaluate) and promote it once the verdict is KEEP",
+            details={
+                "run_id": run.id,
+                "revision_id": run.revision_id,
+                "current_head": track.head_revision,
+                "evaluations": seen,
+                "admin_override": "an admin may pass force=true with a reason",
+            },
+        )
+
     def promote_run(self, principal: Principal, track_id: str, req: PromoteRequest) -> Track:
-        """Compare-and-swap on the head: Conflict (with the current head in details) if it moved."""
+        """Moves the head only on evidence: a DONE evaluation with verdict KEEP whose
+        reference is the current head (FailedPrecondition otherwise). An admin may force it
+        with a reason. A compare-and-swap (Conflict when the head moved); every change is
+        recorded (list_head_changes)."""
         track = self._track(track_id)
         run = self._run(req.run_id)
         if run.track_id != track.id:
@@ -1591,11 +2039,52 @@ class Loopy:
                 f"only a SUCCEEDED run can be promoted; run {run.id} is {run.state.value}",
                 details={"run_id": run.id, "state": run.state.value},
             )
+        reason = req.reason.strip()
+        if len(reason) > self.settings.max_description_chars:
+            raise InvalidArgument(
+                f"reason is over {self.settings.max_description_chars} characters",
+                details={"field": "reason", "length": len(reason)},
+            )
+        if req.force:
+            self._require_admin(principal, "force a promotion")
+            if not reason:
+                raise InvalidArgument(
+                    "a forced promotion needs a reason (it is recorded in the head changes)",
+                    details={"field": "reason"},
+                )
         if run.revision_id == track.head_revision:
-            return track  # already the head: promotion is idempotent
+            return self._with_budget(track)  # already the head: promotion is idempotent
         revision = self._revision(run.revision_id)
-        expected = req.expected_head_revision or revision.parent_id or track.head_revision
-        updated = self.meta.compare_and_set_head(track.id, expected, revision.id, run.id)
+        evaluation_id: str | None
+        if req.force:
+            expected = req.expected_head_revision or track.head_revision
+            evaluation_id = req.evaluation_id or None
+        else:
+            evaluation = self._keep_evaluation(track, run, req.evaluation_id)
+            expected = evaluation.reference.revision_id
+            evaluation_id = evaluation.id
+            if req.expected_head_revision and req.expected_head_revision != expected:
+                raise Conflict(
+                    "expected_head_revision is not the head the KEEP was measured against",
+                    details={
+                        "track_id": track.id,
+                        "current_head": track.head_revision,
+                        "expected_head": req.expected_head_revision,
+                        "evaluated_against": expected,
+                        "head_version": track.head_version,
+                    },
+                )
+            reason = reason or f"KEEP (evaluation {evaluation.id})"
+        updated = self._move_head(
+            track,
+            expected=expected,
+            new_head=revision.id,
+            run_id=run.id,
+            evaluation_id=evaluation_id,
+            agent_id=principal.agent_id,
+            forced=req.force,
+            reason=reason,
+        )
         if updated is None:
             current = self._track(track.id)
             raise Conflict(
@@ -1608,28 +2097,47 @@ class Loopy:
                     "head_version": current.head_version,
                 },
             )
-        log.info("track.promoted", track_id=track.id, revision_id=revision.id, run_id=run.id)
-        return updated
+        log.info(
+            "track.promoted",
+            track_id=track.id,
+            revision_id=revision.id,
+            run_id=run.id,
+            forced=req.force,
+            evaluation_id=evaluation_id,
+        )
+        return self._with_budget(updated)
+
+    def list_head_changes(
+        self, principal: Principal, track_id: str, page_size: int | None, page_token: str
+    ) -> Page[HeadChange]:
+        """Every move of the track's head, oldest first: who, when, on which evaluation,
+        or forced and why."""
+        self._track(track_id)
+        items, token = self.meta.list_head_changes(track_id, self._page_size(page_size), page_token)
+        return Page(items=items, next_page_token=token)
 
     # ======================================================================
     # Leaderboard and history
     # ======================================================================
 
-    def _head_lineage(self, track: Track) -> set[str]:
-        """The head and its ancestors: the revisions that were kept."""
-        kept: set[str] = set()
-        current: str | None = track.head_revision
-        while current and current not in kept:
-            kept.add(current)
-            revision = self.meta.get_revision(current)
-            current = revision.parent_id if revision else None
-        return kept
+    def _promotions(self, track: Track) -> dict[str, datetime]:
+        """Revisions that were made head by a recorded promotion -> when first."""
+        promoted: dict[str, datetime] = {}
+        token = ""
+        while True:
+            page, token = self.meta.list_head_changes(track.id, 1000, token)
+            for change in page:
+                if change.from_revision is not None:
+                    promoted.setdefault(change.to_revision, change.time)
+            if not token:
+                return promoted
 
     def get_leaderboard(
         self, principal: Principal, track_id: str, limit: int | None = None
     ) -> Leaderboard:
         track = self._track(track_id)
         size = self._page_size(limit)
+        promoted = self._promotions(track)
         by_revision: dict[str, list[Run]] = {}
         for run in self._all_runs(track_id=track.id, states=[RunState.SUCCEEDED]):
             if run.summary and _finite(run.summary.val_bpb):
@@ -1658,6 +2166,7 @@ class Loopy:
                     mean_value=mean_value,
                     runs=len(runs),
                     is_head=revision_id == track.head_revision,
+                    kept=revision_id in promoted,
                     sandbox=sandbox_of(runs),
                 )
             )
@@ -1673,11 +2182,13 @@ class Loopy:
     def results_tsv(self, principal: Principal, track_id: str) -> str:
         """autoresearch-style results.tsv: run, revision, val_bpb, memory, status, description.
 
-        status: `keep` (its revision is the head or an ancestor of it), `discard`
-        (succeeded, not kept), `crash` (failed), `cancelled`.
+        status: `baseline` (the track's starting code), `keep` (its revision was promoted
+        to head, as recorded when it happened: not recomputed from today's head),
+        `discard` (succeeded, never promoted), `crash` (failed: val_bpb and memory are
+        empty, the failure reason is in `description`), `cancelled` (likewise empty).
         """
         track = self._track(track_id)
-        kept = self._head_lineage(track)
+        promoted = self._promotions(track)
         descriptions: dict[str, str] = {}
         lines = ["run_id\trevision\tval_bpb\tmemory_gb\tstatus\tdescription"]
         for run in self._finished_runs(track):
@@ -1687,38 +2198,62 @@ class Loopy:
                     (revision.description if revision else "").split()
                 )
             summary = run.summary
-            value = summary.val_bpb if summary and _finite(summary.val_bpb) else 0.0
-            memory_gb = (summary.peak_memory_mb / 1024) if summary else 0.0
-            if run.state is RunState.SUCCEEDED:
-                status = "keep" if run.revision_id in kept else "discard"
-            elif run.state is RunState.FAILED:
-                status = "crash"
+            description = descriptions[run.revision_id]
+            if run.state is RunState.SUCCEEDED and summary and _finite(summary.val_bpb):
+                assert summary.val_bpb is not None
+                value, memory = f"{summary.val_bpb:.6f}", f"{summary.peak_memory_mb / 1024:.1f}"
+                if run.revision_id == track.baseline_revision:
+                    status = "baseline"
+                else:
+                    status = "keep" if run.revision_id in promoted else "discard"
             else:
-                status = "cancelled"
+                # Never a 0.0 metric: a run without a result has no value at all.
+                value = memory = ""
+                status = "cancelled" if run.state is RunState.CANCELLED else "crash"
+                why = run.failure_reason.value if run.failure_reason else run.state.value
+                description = f"[{why}] {description}".strip()
             lines.append(
-                f"{run.id}\t{run.revision_id[:12]}\t{value:.6f}\t{memory_gb:.1f}\t{status}\t"
-                f"{descriptions[run.revision_id]}"
+                f"{run.id}\t{run.revision_id[:12]}\t{value}\t{memory}\t{status}\t{description}"
             )
         return "\n".join(lines) + "\n"
 
     def progress_png(self, principal: Principal, track_id: str) -> bytes:
-        """The metric of every finished run over time, the head's running best as a step line."""
+        """One point per revision (in the order its first run finished): the mean of its
+        runs with a 95 % t interval; promoted revisions (as recorded when promoted) in
+        colour, and the head's value over time as a step line."""
         track = self._track(track_id)
-        kept = self._head_lineage(track)
-        points: list[ChartPoint] = []
+        harness = self.meta.get_harness(track.harness_id)
+        metric = harness.metric if harness else "val_bpb"
+        points = self._revision_points(track)
+        return render_progress_png(f"{track.display_name}: progress", metric, points)
+
+    def _revision_points(self, track: Track) -> list[RevisionPoint]:
+        promoted = self._promotions(track)
+        values: dict[str, list[float]] = {}
         for run in self._finished_runs(track):
             if run.state is RunState.SUCCEEDED and run.summary and _finite(run.summary.val_bpb):
                 assert run.summary.val_bpb is not None
-                points.append(
-                    ChartPoint(
-                        index=len(points) + 1,
-                        value=run.summary.val_bpb,
-                        kept=run.revision_id in kept,
-                    )
+                values.setdefault(run.revision_id, []).append(run.summary.val_bpb)
+        points = []
+        for index, (revision_id, vals) in enumerate(values.items(), 1):
+            interval = t_interval(vals)
+            if revision_id == track.baseline_revision:
+                status = "baseline"
+            else:
+                status = "kept" if revision_id in promoted else "discarded"
+            points.append(
+                RevisionPoint(
+                    index=index,
+                    revision_id=revision_id,
+                    mean=statistics.fmean(vals),
+                    low=interval[0] if interval else None,
+                    high=interval[1] if interval else None,
+                    n=len(vals),
+                    status=status,
+                    promoted_at=promoted.get(revision_id),
                 )
-        harness = self.meta.get_harness(track.harness_id)
-        metric = harness.metric if harness else "val_bpb"
-        return render_progress_png(f"{track.display_name}: progress", metric, points)
+            )
+        return points
 
     # ======================================================================
     # Worker-facing

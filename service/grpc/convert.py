@@ -76,6 +76,7 @@ _PREFIXES: dict[type[StrEnum], tuple[str, Any]] = {
     m.PatchFormat: ("PATCH_FORMAT_", pb.PatchFormat),
     m.ProposalOutcome: ("PROPOSAL_OUTCOME_", pb.ProposalOutcome),
     m.RunEventType: ("RUN_EVENT_TYPE_", pb.RunEventType),
+    m.BudgetKind: ("BUDGET_KIND_", pb.BudgetKind),
 }
 
 
@@ -215,7 +216,65 @@ _POLICY_FIELDS: tuple[Any, ...] = (
     "k_sigma",
     "min_delta",
     "auto_promote",
+    "max_pairs",
+    "fdr_alpha",
+    "speed_tolerance",
 )
+
+_ERROR_BUDGET_FIELDS = (
+    "rule",
+    "alpha",
+    "tests",
+    "discoveries",
+    "spent",
+    "earned",
+    "remaining",
+    "next_level",
+)
+
+
+def error_budget_to_proto(budget: m.ErrorBudget | None) -> pb.ErrorBudget | None:
+    if budget is None:
+        return None
+    return pb.ErrorBudget(**{f: getattr(budget, f) for f in _ERROR_BUDGET_FIELDS})
+
+
+def error_budget_from_proto(msg: pb.Track) -> m.ErrorBudget | None:
+    if not msg.HasField("error_budget"):
+        return None
+    return m.ErrorBudget(**{f: getattr(msg.error_budget, f) for f in _ERROR_BUDGET_FIELDS})
+
+
+def head_change_to_proto(change: m.HeadChange) -> pb.HeadChange:
+    return pb.HeadChange(
+        id=change.id,
+        track_id=change.track_id,
+        head_version=change.head_version,
+        from_revision=change.from_revision,
+        to_revision=change.to_revision,
+        run_id=change.run_id,
+        evaluation_id=change.evaluation_id,
+        agent_id=change.agent_id,
+        forced=change.forced,
+        reason=change.reason,
+        time=timestamp(change.time),
+    )
+
+
+def head_change_from_proto(msg: pb.HeadChange) -> m.HeadChange:
+    return m.HeadChange(
+        id=msg.id,
+        track_id=msg.track_id,
+        head_version=msg.head_version,
+        from_revision=optional(msg, "from_revision"),
+        to_revision=msg.to_revision,
+        run_id=optional(msg, "run_id"),
+        evaluation_id=optional(msg, "evaluation_id"),
+        agent_id=msg.agent_id,
+        forced=msg.forced,
+        reason=msg.reason,
+        time=_required_time(msg, "time"),
+    )
 
 
 def policy_to_proto(policy: m.DecisionPolicy) -> pb.DecisionPolicy:
@@ -248,6 +307,10 @@ def track_to_proto(track: m.Track) -> pb.Track:
         create_time=timestamp(track.create_time),
         update_time=timestamp(track.update_time),
         head_version=track.head_version,
+        budget_kind=enum_to_proto(track.budget_kind, m.BudgetKind),
+        token_budget=track.token_budget,
+        fdr_tests=track.fdr_tests,
+        error_budget=error_budget_to_proto(track.error_budget),
     )
 
 
@@ -271,6 +334,11 @@ def track_from_proto(msg: pb.Track) -> m.Track:
         create_time=_required_time(msg, "create_time"),
         update_time=_required_time(msg, "update_time"),
         head_version=msg.head_version,
+        budget_kind=enum_from_proto(msg.budget_kind, m.BudgetKind, "budget_kind")
+        or m.BudgetKind.WALL_SECONDS,
+        token_budget=msg.token_budget,
+        fdr_tests=msg.fdr_tests,
+        error_budget=error_budget_from_proto(msg),
     )
 
 
@@ -280,7 +348,11 @@ def create_track_request(msg: api.CreateTrackRequest) -> CreateTrackRequest:
         values["device_class"] = msg.device_class
     if msg.HasField("policy"):
         values["policy"] = policy_from_proto(msg.policy)
+    budget_kind = enum_from_proto(msg.budget_kind, m.BudgetKind, "budget_kind")
+    if budget_kind is not None:
+        values["budget_kind"] = budget_kind
     return CreateTrackRequest(
+        token_budget=msg.token_budget,
         track_id=strip_collection(msg.track_id, "tracks"),
         harness_id=strip_collection(msg.harness_id, "harnesses"),
         display_name=msg.display_name,
@@ -341,6 +413,7 @@ def revision_to_proto(revision: m.Revision) -> pb.Revision:
         stats=diff_stats_to_proto(revision.stats),
         rebased=revision.rebased,
         create_time=timestamp(revision.create_time),
+        ast_hash=revision.ast_hash,
     )
 
 
@@ -356,6 +429,7 @@ def revision_from_proto(msg: pb.Revision) -> m.Revision:
         stats=diff_stats_from_proto(msg.stats),
         rebased=msg.rebased,
         create_time=_required_time(msg, "create_time"),
+        ast_hash=msg.ast_hash,
     )
 
 
@@ -366,6 +440,7 @@ def revision_view_to_proto(view: m.RevisionView) -> api.GetRevisionResponse:
         stats_to_baseline=diff_stats_to_proto(view.stats_to_baseline),
         children=view.children,
         run_ids=view.run_ids,
+        equivalent_to=view.equivalent_to,
     )
 
 
@@ -376,6 +451,7 @@ def revision_view_from_proto(msg: api.GetRevisionResponse) -> m.RevisionView:
         stats_to_baseline=diff_stats_from_proto(msg.stats_to_baseline),
         children=list(msg.children),
         run_ids=list(msg.run_ids),
+        equivalent_to=list(msg.equivalent_to),
     )
 
 
@@ -405,6 +481,7 @@ def propose_edit_result_to_proto(result: m.ProposeEditResult) -> api.ProposeEdit
         already_exists=result.already_exists,
         rebased=result.rebased,
         existing_run_ids=result.existing_run_ids,
+        equivalent_to=result.equivalent_to,
     )
 
 
@@ -415,6 +492,7 @@ def propose_edit_result_from_proto(msg: api.ProposeEditResponse) -> m.ProposeEdi
         already_exists=msg.already_exists,
         rebased=msg.rebased,
         existing_run_ids=list(msg.existing_run_ids),
+        equivalent_to=list(msg.equivalent_to),
     )
 
 
@@ -505,6 +583,7 @@ def summary_to_proto(summary: m.RunSummary) -> pb.RunSummary:
         },
         compute_seconds=summary.compute_seconds,
         reported=pb.ReportedFigures(**{f: getattr(summary.reported, f) for f in _REPORTED_FIELDS}),
+        speed_probe=summary.speed_probe,
     )
 
 
@@ -527,6 +606,7 @@ def summary_from_proto(msg: pb.RunSummary) -> m.RunSummary:
         },
         compute_seconds=msg.compute_seconds,
         reported=m.ReportedFigures(**{f: optional(msg.reported, f) for f in _REPORTED_FIELDS}),
+        speed_probe=optional(msg, "speed_probe"),
     )
 
 
@@ -554,6 +634,7 @@ def run_to_proto(run: m.Run) -> pb.Run:
         heartbeat_time=timestamp(run.heartbeat_time),
         request_id=run.request_id,
         evaluation_id=run.evaluation_id,
+        token_budget=run.token_budget,
     )
 
 
@@ -580,6 +661,7 @@ def run_from_proto(msg: pb.Run) -> m.Run:
         heartbeat_time=from_timestamp(msg, "heartbeat_time"),
         request_id=optional(msg, "request_id"),
         evaluation_id=optional(msg, "evaluation_id"),
+        token_budget=msg.token_budget,
     )
 
 
@@ -694,6 +776,57 @@ def sample_stats_from_proto(msg: pb.SampleStats) -> m.SampleStats:
     )
 
 
+def pair_to_proto(pair: m.EvalPair) -> pb.EvalPair:
+    return pb.EvalPair(
+        seed=pair.seed,
+        candidate_run_id=pair.candidate_run_id,
+        reference_run_id=pair.reference_run_id,
+        reused_reference=pair.reused_reference,
+        difference=pair.difference,
+        candidate_speed=pair.candidate_speed,
+        reference_speed=pair.reference_speed,
+    )
+
+
+def pair_from_proto(msg: pb.EvalPair) -> m.EvalPair:
+    return m.EvalPair(
+        seed=msg.seed,
+        candidate_run_id=msg.candidate_run_id,
+        reference_run_id=msg.reference_run_id,
+        reused_reference=msg.reused_reference,
+        difference=optional(msg, "difference"),
+        candidate_speed=optional(msg, "candidate_speed"),
+        reference_speed=optional(msg, "reference_speed"),
+    )
+
+
+_SPEED_FIELDS = ("pairs_with_probe", "tolerance", "confounded")
+_SPEED_OPTIONAL = (
+    "speed_ratio",
+    "ratio_noise",
+    "candidate_steps",
+    "reference_steps",
+    "candidate_tokens",
+    "reference_tokens",
+)
+
+
+def speed_to_proto(speed: m.SpeedCheck | None) -> pb.SpeedCheck | None:
+    if speed is None:
+        return None
+    return pb.SpeedCheck(**{f: getattr(speed, f) for f in _SPEED_FIELDS + _SPEED_OPTIONAL})
+
+
+def speed_from_proto(msg: pb.Evaluation) -> m.SpeedCheck | None:
+    if not msg.HasField("speed"):
+        return None
+    speed = msg.speed
+    return m.SpeedCheck(
+        **{f: getattr(speed, f) for f in _SPEED_FIELDS},
+        **{f: optional(speed, f) for f in _SPEED_OPTIONAL},
+    )
+
+
 def evaluation_to_proto(evaluation: m.Evaluation) -> pb.Evaluation:
     return pb.Evaluation(
         name=f"runs/{evaluation.run_id}/evaluations/{evaluation.id}",
@@ -714,6 +847,22 @@ def evaluation_to_proto(evaluation: m.Evaluation) -> pb.Evaluation:
         create_time=timestamp(evaluation.create_time),
         finish_time=timestamp(evaluation.finish_time),
         request_id=evaluation.request_id,
+        agent_id=evaluation.agent_id,
+        method=evaluation.method,
+        pairs=[pair_to_proto(p) for p in evaluation.pairs],
+        pairs_used=evaluation.pairs_used,
+        max_pairs=evaluation.max_pairs,
+        pairs_per_round=evaluation.pairs_per_round,
+        e_value=evaluation.e_value,
+        threshold=evaluation.threshold,
+        level=evaluation.level,
+        fdr_test_index=evaluation.fdr_test_index,
+        interval_low=evaluation.interval_low,
+        interval_high=evaluation.interval_high,
+        speed=speed_to_proto(evaluation.speed),
+        equivalent_to=evaluation.equivalent_to,
+        reason=evaluation.reason,
+        version=evaluation.version,
         sandbox=evaluation.sandbox,
     )
 
@@ -737,6 +886,22 @@ def evaluation_from_proto(msg: pb.Evaluation) -> m.Evaluation:
         create_time=_required_time(msg, "create_time"),
         finish_time=from_timestamp(msg, "finish_time"),
         request_id=optional(msg, "request_id"),
+        agent_id=msg.agent_id,
+        method=msg.method,
+        pairs=[pair_from_proto(p) for p in msg.pairs],
+        pairs_used=msg.pairs_used,
+        max_pairs=msg.max_pairs,
+        pairs_per_round=msg.pairs_per_round,
+        e_value=optional(msg, "e_value"),
+        threshold=optional(msg, "threshold"),
+        level=optional(msg, "level"),
+        fdr_test_index=optional(msg, "fdr_test_index"),
+        interval_low=optional(msg, "interval_low"),
+        interval_high=optional(msg, "interval_high"),
+        speed=speed_from_proto(msg),
+        equivalent_to=optional(msg, "equivalent_to"),
+        reason=msg.reason,
+        version=msg.version,
         sandbox=msg.sandbox,
     )
 
@@ -747,6 +912,7 @@ def evaluate_request(msg: api.EvaluateRequest) -> m.EvaluateRequest:
         reference_run_id=strip_collection(reference, "runs") if reference is not None else None,
         replicates=optional(msg, "replicates"),
         request_id=msg.request_id or None,
+        max_pairs=optional(msg, "max_pairs"),
     )
 
 
@@ -757,6 +923,9 @@ def promote_request(msg: api.PromoteRunRequest) -> m.PromoteRequest:
         expected_head_revision=(
             strip_collection(expected, "revisions") if expected is not None else None
         ),
+        evaluation_id=optional(msg, "evaluation_id"),
+        force=msg.force,
+        reason=msg.reason,
     )
 
 
@@ -770,6 +939,7 @@ _LEADERBOARD_FIELDS = (
     "mean_value",
     "runs",
     "is_head",
+    "kept",
     "sandbox",
 )
 

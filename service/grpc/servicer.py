@@ -216,6 +216,21 @@ class LoopyServicer(rpc.LoopyServiceServicer):
         )
         return api.PromoteRunResponse(track=c.track_to_proto(track))
 
+    async def ListHeadChanges(
+        self, request: api.ListHeadChangesRequest, context: Context
+    ) -> api.ListHeadChangesResponse:
+        page = await asyncio.to_thread(
+            self.core.list_head_changes,
+            principal(),
+            _track(request.track_id),
+            _page_size(request.page_size),
+            request.page_token,
+        )
+        return api.ListHeadChangesResponse(
+            head_changes=[c.head_change_to_proto(h) for h in page.items],
+            next_page_token=page.next_page_token,
+        )
+
     async def GetLeaderboard(
         self, request: api.GetLeaderboardRequest, context: Context
     ) -> api.GetLeaderboardResponse:

@@ -14,6 +14,7 @@ from litestar.openapi.spec import Example
 
 from service.domain.models import (
     Harness,
+    HeadChange,
     MetricPoint,
     MetricSeries,
     OverheadBreakdown,
@@ -36,6 +37,11 @@ class ListTracksResponse(msgspec.Struct, kw_only=True):
 
 class ListRunsResponse(msgspec.Struct, kw_only=True):
     runs: list[Run]
+    next_page_token: str
+
+
+class ListHeadChangesResponse(msgspec.Struct, kw_only=True):
+    head_changes: list[HeadChange]
     next_page_token: str
 
 

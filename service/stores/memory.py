@@ -24,6 +24,7 @@ from service.domain.models import (
     Evaluation,
     EvaluationState,
     Harness,
+    HeadChange,
     MetricPoint,
     Proposal,
     Revision,
@@ -99,6 +100,7 @@ class MemoryMetadataStore(MetadataStore):
         self._metrics: dict[str, dict[tuple[int, str], MetricPoint]] = {}
         self._events: dict[str, list[RunEvent]] = {}
         self._evaluations: dict[str, Evaluation] = {}
+        self._head_changes: list[HeadChange] = []
         self._closed = False
 
     # --- lifecycle
@@ -189,7 +191,13 @@ class MemoryMetadataStore(MetadataStore):
                 track.update_time = utcnow()
 
     def compare_and_set_head(
-        self, track_id: str, expected_head: str, new_head: str, new_head_run_id: str | None
+        self,
+        track_id: str,
+        expected_head: str,
+        new_head: str,
+        new_head_run_id: str | None,
+        *,
+        change: HeadChange | None = None,
     ) -> Track | None:
         with self._lock:
             track = self._tracks.get(track_id)
@@ -199,7 +207,28 @@ class MemoryMetadataStore(MetadataStore):
             track.head_run_id = new_head_run_id
             track.head_version += 1
             track.update_time = utcnow()
+            if change is not None:
+                recorded = copy.deepcopy(change)
+                recorded.head_version = track.head_version
+                self._head_changes.append(recorded)
             return copy.deepcopy(track)
+
+    def put_head_change(self, change: HeadChange) -> None:
+        with self._lock:
+            self._head_changes.append(copy.deepcopy(change))
+
+    def list_head_changes(
+        self, track_id: str, page_size: int, page_token: str
+    ) -> tuple[list[HeadChange], str]:
+        with self._lock:
+            items = [c for c in self._head_changes if c.track_id == track_id]
+            return copy.deepcopy(_page(items, page_size, page_token, f"heads:{track_id}"))
+
+    def allocate_fdr_test(self, track_id: str) -> int:
+        with self._lock:
+            track = self._tracks[track_id]
+            track.fdr_tests += 1
+            return track.fdr_tests
 
     # --- revisions and proposals
     def put_revision(self, revision: Revision) -> bool:
@@ -420,6 +449,22 @@ class MemoryMetadataStore(MetadataStore):
     def get_evaluation(self, evaluation_id: str) -> Evaluation | None:
         with self._lock:
             return copy.deepcopy(self._evaluations.get(evaluation_id))
+
+    def list_evaluations(self, track_id: str) -> list[Evaluation]:
+        with self._lock:
+            found = [e for e in self._evaluations.values() if e.track_id == track_id]
+            found.sort(key=lambda e: (e.create_time, e.id))
+            return copy.deepcopy(found)
+
+    def replace_evaluation(self, evaluation: Evaluation, expected_version: int) -> bool:
+        with self._lock:
+            stored = self._evaluations.get(evaluation.id)
+            if stored is None or stored.version != expected_version:
+                return False
+            self._evaluations[evaluation.id] = msgspec.structs.replace(
+                copy.deepcopy(evaluation), version=expected_version + 1
+            )
+            return True
 
     def list_pending_evaluations(self, track_id: str | None = None) -> list[Evaluation]:
         with self._lock:

@@ -68,7 +68,20 @@ tracks = Table(
     Column("create_time_us", BigInteger, nullable=False),
     Column("update_time_us", BigInteger, nullable=False),
     Column("doc", Text, nullable=False),
+    # Tests drawn from the track's false-discovery budget (0002).
+    Column("fdr_tests", Integer, nullable=False, server_default="0"),
     Index("ix_tracks_create", "create_time_us", "id"),
+)
+
+# Every move of a track's head (0002); create_time_us is when it happened.
+head_changes = Table(
+    "head_changes",
+    metadata,
+    Column("id", String(ID), primary_key=True),
+    Column("track_id", String(ID), nullable=False),
+    Column("create_time_us", BigInteger, nullable=False),
+    Column("doc", Text, nullable=False),
+    Index("ix_head_changes_track", "track_id", "create_time_us", "id"),
 )
 
 revisions = Table(
@@ -155,6 +168,8 @@ evaluations = Table(
     Column("state", String(16), nullable=False),
     Column("create_time_us", BigInteger, nullable=False),
     Column("doc", Text, nullable=False),
+    # Compare-and-swap token of the sequential rounds (0002).
+    Column("version", Integer, nullable=False, server_default="0"),
     Index("ix_evaluations_state", "state", "track_id"),
     Index("ix_evaluations_run", "run_id"),
 )

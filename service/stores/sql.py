@@ -56,6 +56,7 @@ from service.domain.models import (
     Evaluation,
     EvaluationState,
     Harness,
+    HeadChange,
     MetricPoint,
     Proposal,
     Revision,
@@ -464,6 +465,7 @@ class SqlMetadataStore(MetadataStore):
             noise_std=row.noise_std,
             noise_samples=row.noise_samples,
             update_time=_from_us(row.update_time_us),
+            fdr_tests=row.fdr_tests,
         )
 
     def create_track(self, track: Track) -> None:
@@ -480,6 +482,7 @@ class SqlMetadataStore(MetadataStore):
                         create_time_us=_to_us(track.create_time),
                         update_time_us=_to_us(track.update_time),
                         doc=_encode(track),
+                        fdr_tests=track.fdr_tests,
                     )
                 )
         except IntegrityError:
@@ -507,7 +510,13 @@ class SqlMetadataStore(MetadataStore):
             )
 
     def compare_and_set_head(
-        self, track_id: str, expected_head: str, new_head: str, new_head_run_id: str | None
+        self,
+        track_id: str,
+        expected_head: str,
+        new_head: str,
+        new_head_run_id: str | None,
+        *,
+        change: HeadChange | None = None,
     ) -> Track | None:
         c = t.tracks.c
         with self._write() as conn:
@@ -524,7 +533,38 @@ class SqlMetadataStore(MetadataStore):
             if result.rowcount != 1:
                 return None
             row = conn.execute(select(t.tracks).where(c.id == track_id)).one()
+            if change is not None:
+                recorded = msgspec.structs.replace(change, head_version=row.head_version)
+                conn.execute(t.head_changes.insert().values(**self._head_change_row(recorded)))
         return self._track(row)
+
+    @staticmethod
+    def _head_change_row(change: HeadChange) -> dict[str, Any]:
+        return {
+            "id": change.id,
+            "track_id": change.track_id,
+            "create_time_us": _to_us(change.time),
+            "doc": _encode(change),
+        }
+
+    def put_head_change(self, change: HeadChange) -> None:
+        with self._write() as conn:
+            conn.execute(t.head_changes.insert().values(**self._head_change_row(change)))
+
+    def list_head_changes(
+        self, track_id: str, page_size: int, page_token: str
+    ) -> tuple[list[HeadChange], str]:
+        query = select(t.head_changes).where(t.head_changes.c.track_id == track_id)
+        rows, token = self._page(
+            query, t.head_changes, _scope("heads", track_id), page_size, page_token
+        )
+        return [_decode(HeadChange, row.doc) for row in rows], token
+
+    def allocate_fdr_test(self, track_id: str) -> int:
+        c = t.tracks.c
+        with self._write() as conn:
+            conn.execute(update(t.tracks).where(c.id == track_id).values(fdr_tests=c.fdr_tests + 1))
+            return int(conn.execute(select(c.fdr_tests).where(c.id == track_id)).scalar_one())
 
     # --- revisions and proposals
     def put_revision(self, revision: Revision) -> bool:
@@ -883,6 +923,7 @@ class SqlMetadataStore(MetadataStore):
             "state": evaluation.state.value,
             "create_time_us": _to_us(evaluation.create_time),
             "doc": _encode(evaluation),
+            "version": evaluation.version,
         }
         with self._write() as conn:
             conn.execute(
@@ -890,6 +931,28 @@ class SqlMetadataStore(MetadataStore):
                 .values(id=evaluation.id, **values)
                 .on_conflict_do_update(index_elements=["id"], set_=values)
             )
+
+    def replace_evaluation(self, evaluation: Evaluation, expected_version: int) -> bool:
+        stored = msgspec.structs.replace(evaluation, version=expected_version + 1)
+        c = t.evaluations.c
+        with self._write() as conn:
+            result = conn.execute(
+                update(t.evaluations)
+                .where(c.id == evaluation.id, c.version == expected_version)
+                .values(
+                    state=stored.state.value,
+                    doc=_encode(stored),
+                    version=stored.version,
+                )
+            )
+        return result.rowcount == 1
+
+    def list_evaluations(self, track_id: str) -> list[Evaluation]:
+        c = t.evaluations.c
+        query = select(c.doc).where(c.track_id == track_id).order_by(c.create_time_us, c.id)
+        with self._read() as conn:
+            docs: Sequence[str] = conn.execute(query).scalars().all()
+        return [_decode(Evaluation, doc) for doc in docs]
 
     def get_evaluation(self, evaluation_id: str) -> Evaluation | None:
         with self._read() as conn:

@@ -43,6 +43,7 @@ from service.domain.models import (
 )
 from service.domain.service import Loopy
 from service.worker.cache import HarnessCache
+from service.worker.speed_probe import measure_speed
 from service.worker.spool import Delivery, Spool, SpoolEntry, is_infrastructure_error
 
 log = structlog.get_logger(__name__)
@@ -406,6 +407,7 @@ class RunExecutor:
         if out_dir.exists():
             shutil.rmtree(out_dir)
         out_dir.mkdir(parents=True)
+        speed = measure_speed(self.device)  # the machine's speed now, before the child trains
         result = self._train(assignment.source, run, harness_dir, out_dir, forwarder, cancel)
         forwarder.close()  # every point the store takes is stored before the outcome
         if heartbeat.lost.is_set():
@@ -419,6 +421,8 @@ class RunExecutor:
         # is down delays the result; the heartbeat keeps the run ours meanwhile.
         points, log_text = forwarder.leftovers()
         outcome = _outcome(result, _queue_wait_seconds(run), fetch_s, 0.0, {})
+        if outcome.summary is not None:
+            outcome.summary.speed_probe = speed
         entry = self.spool.put(
             SpoolEntry(
                 run_id=run.id,
@@ -462,6 +466,7 @@ class RunExecutor:
             budget_s=float(run.time_budget_s),
             device=self.device,
             seed=int(run.seed),
+            token_budget=int(run.token_budget),
             out_dir=str(out_dir),
             **options,
         )

@@ -247,6 +247,11 @@ class HttpTransport:
         path = f"/v1/tracks/{track_id}/leaderboard"
         return await self._call(key, "GET", path, Leaderboard)
 
+    async def list_head_changes(self, key: str, track_id: str) -> Json:
+
+        path = f"/v1/tracks/{track_id}/head-changes"
+        return _page(await self._call(key, "GET", path, None))
+
 
 def _page(body: dict[str, Any]) -> Json:
     """A list answer: its one list of resources (`tracks`, `runs`, ...) and whether
@@ -436,6 +441,9 @@ class GrpcTransport:
             track_id=track_id,
             run_id=req.run_id,
             expected_head_revision=req.expected_head_revision,
+            evaluation_id=req.evaluation_id,
+            force=req.force,
+            reason=req.reason,
         )
         answer = await self._call(self.stub.PromoteRun, request, key)
         return msgspec.to_builtins(convert.track_from_proto(answer.track))
@@ -444,6 +452,19 @@ class GrpcTransport:
         request = api.GetLeaderboardRequest(track_id=track_id)
         answer = await self._call(self.stub.GetLeaderboard, request, key)
         return msgspec.to_builtins(convert.leaderboard_from_proto(answer))
+
+    async def list_head_changes(self, key: str, track_id: str) -> Json:
+        request = api.ListHeadChangesRequest(track_id=track_id)
+        answer = await self._call(self.stub.ListHeadChanges, request, key)
+        return _page(
+            {
+                "head_changes": [
+                    msgspec.to_builtins(convert.head_change_from_proto(h))
+                    for h in answer.head_changes
+                ],
+                "next_page_token": answer.next_page_token,
+            }
+        )
 
 
 # --- The scenario ----------------------------------------------------------------
@@ -599,25 +620,38 @@ async def scenario(t: Any, core: Loopy) -> list[tuple[str, Json]]:
             LaunchRunRequest(track_id="cpu-test", revision_id=rival["revision"]["id"], seed=3),
         ),
     )
+    base = track["baseline_revision"]
+    unproven = PromoteRequest(run_id=run["id"], expected_head_revision=base)
+    await step("PromoteRun without a KEEP", t.promote_run(agent, "cpu-test", unproven))
+    self_forced = PromoteRequest(run_id=run["id"], force=True, reason="I am sure")
+    await step("PromoteRun forced by an agent", t.promote_run(agent, "cpu-test", self_forced))
     evaluation = await step("Evaluate", t.evaluate(agent, run["id"], EvaluateRequest(replicates=2)))
-    play_worker(core, {candidate: 1.21, rival["revision"]["id"]: 1.3}, 1.51)  # and replicates
-    await step("GetEvaluation", t.get_evaluation(agent, run["id"], evaluation["id"]))
+    await step("GetEvaluation pending", t.get_evaluation(agent, run["id"], evaluation["id"]))
+    # The workers train the pairs round by round until the evaluation decides.
+    while play_worker(core, {candidate: 1.21, rival["revision"]["id"]: 1.3}, 1.51):
+        pass
+    judged = await step("GetEvaluation", t.get_evaluation(agent, run["id"], evaluation["id"]))
+    assert judged["verdict"] == "KEEP" and judged["pairs_used"] > 1, judged
     await step("GetEvaluation unknown", t.get_evaluation(agent, run["id"], "eval_nope"))
 
-    base = track["baseline_revision"]
     promote = PromoteRequest(run_id=run["id"], expected_head_revision=base)
-    await step("PromoteRun", t.promote_run(agent, "cpu-test", promote))
+    promoted = await step("PromoteRun", t.promote_run(agent, "cpu-test", promote))
+    assert promoted["head_revision"] == candidate
     await step("PromoteRun again (idempotent)", t.promote_run(agent, "cpu-test", promote))
-    stale = PromoteRequest(run_id=rival_run["id"], expected_head_revision=base)
-    await step("PromoteRun stale", t.promote_run(agent, "cpu-test", stale))
+    stale = PromoteRequest(
+        run_id=rival_run["id"], expected_head_revision=base, force=True, reason="race"
+    )
+    await step("PromoteRun stale (forced)", t.promote_run(admin, "cpu-test", stale))
+    await step("ListHeadChanges", t.list_head_changes(agent, "cpu-test"))
     await step("GetLeaderboard", t.get_leaderboard(agent, "cpu-test"))
     await step("GetTrack after promotion", t.get_track(agent, "cpu-test"))
+    await step("GetProgram after promotion", t.get_program(agent, "cpu-test"))
     return steps
 
 
 # --- Normalisation ---------------------------------------------------------------
 
-_GENERATED_ID = re.compile(r"\b(agent|run|eval|prop)_[0-9a-z]{26}\b")
+_GENERATED_ID = re.compile(r"\b(agent|run|eval|prop|head)_[0-9a-z]{26}\b")
 
 
 class Normaliser:
@@ -635,8 +669,8 @@ class Normaliser:
     def __call__(self, value: Json, key: str = "") -> Json:
         if isinstance(value, dict):
             masked = dict(value)
-            if masked.get("purpose") == "REPLICATE":
-                masked["seed"] = "<service-chosen>"
+            if masked.get("purpose") == "REPLICATE" or "reference_run_id" in masked:
+                masked["seed"] = "<service-chosen>"  # replicates' and evaluation pairs' seeds
             return {k: self(v, k) for k, v in masked.items()}
         if isinstance(value, list):
             return [self(v) for v in value]

@@ -117,7 +117,11 @@ def test_research_loop_over_http(up) -> None:  # type: ignore[no-untyped-def]
         metrics = client.get(f"/v1/runs/{run_id}/metrics", params={"names": "loss"}).json()
         assert metrics["points"] and all(p["name"] == "loss" for p in metrics["points"])
 
-        evaluation = client.post(f"/v1/runs/{run_id}/evaluations", json={"replicates": 2})
+        # One pair (the run and a reference twin of its seed) keeps the e2e short; one pair
+        # can never be decisive, so the verdict is DISCARD or INCONCLUSIVE.
+        evaluation = client.post(
+            f"/v1/runs/{run_id}/evaluations", json={"replicates": 1, "max_pairs": 1}
+        )
         assert evaluation.status_code == 201, evaluation.text
         evaluation_id = evaluation.json()["id"]
         done = _wait(
@@ -133,12 +137,25 @@ def test_research_loop_over_http(up) -> None:  # type: ignore[no-untyped-def]
             "the evaluation",
         )
         assert done["state"] == "DONE", done
-        assert done["verdict"] in {"KEEP", "DISCARD", "INCONCLUSIVE"}
-        assert done["candidate"]["n"] == 2
+        assert done["verdict"] in {"DISCARD", "INCONCLUSIVE", "CONFOUNDED"}, done
+        assert done["candidate"]["n"] == 1 and done["pairs"][0]["seed"] == done_seed(client, run_id)
+        # The worker measured the machine's speed before each run trained.
+        assert all(p["candidate_speed"] and p["reference_speed"] for p in done["pairs"])
 
-        promoted = client.post("/v1/tracks/baseline/promote", json={"run_id": run_id})
+        refused = client.post("/v1/tracks/baseline/promote", json={"run_id": run_id})
+        assert refused.status_code == 412, refused.text
+        promoted = client.post(
+            "/v1/tracks/baseline/promote",
+            json={"run_id": run_id, "force": True, "reason": "e2e: exercise a forced promotion"},
+        )
         assert promoted.status_code == 200, promoted.text
         assert promoted.json()["head_revision"] == revision_id
+        changes = client.get("/v1/tracks/baseline/head-changes").json()["head_changes"]
+        assert changes[-1]["forced"] and changes[-1]["reason"].startswith("e2e")
+
+
+def done_seed(client: Any, run_id: str) -> int:
+    return int(client.get(f"/v1/runs/{run_id}").json()["seed"])
 
 
 def test_research_loop_over_grpc(up) -> None:  # type: ignore[no-untyped-def]
@@ -183,7 +200,7 @@ def test_research_loop_over_grpc(up) -> None:  # type: ignore[no-untyped-def]
         assert metrics.points
 
         evaluation = stub.Evaluate(
-            pb.EvaluateRequest(run_id=run.id, replicates=2), metadata=metadata
+            pb.EvaluateRequest(run_id=run.id, replicates=1, max_pairs=1), metadata=metadata
         ).evaluation
 
         def finished():  # type: ignore[no-untyped-def]
@@ -195,10 +212,19 @@ def test_research_loop_over_grpc(up) -> None:  # type: ignore[no-untyped-def]
 
         done = _wait(finished, 180, "the evaluation")
         assert done.state == res.EVALUATION_STATE_DONE
-        assert done.verdict != res.VERDICT_UNSPECIFIED
+        assert done.verdict != res.VERDICT_UNSPECIFIED and done.pairs_used <= 1
 
+        # One pair is never a KEEP: the head moves only when an admin forces it, with a reason.
+        with pytest.raises(grpc.RpcError) as refused:
+            stub.PromoteRun(
+                pb.PromoteRunRequest(track_id="baseline", run_id=run.id), metadata=metadata
+            )
+        assert refused.value.code() is grpc.StatusCode.FAILED_PRECONDITION
         track = stub.PromoteRun(
-            pb.PromoteRunRequest(track_id="baseline", run_id=run.id), metadata=metadata
+            pb.PromoteRunRequest(
+                track_id="baseline", run_id=run.id, force=True, reason="e2e over gRPC"
+            ),
+            metadata=metadata,
         ).track
         assert track.head_revision == revision_id
 

@@ -50,6 +50,7 @@ def main() -> None:
             seq_len=int(spec["seq_len"]),
             bos_token_id=int(spec["bos_token_id"]),
             time_budget_s=float(spec["budget_s"]),
+            token_budget=int(spec.get("token_budget") or 0),
             seed=int(spec["seed"]),
             options=spec["options"],
             clock_deadline=float(spec["clock_deadline"]),

@@ -29,6 +29,10 @@ class RunConfig(msgspec.Struct, kw_only=True):
     out_dir: str  # created if missing; holds the work dirs, logs, checkpoint, result
     device: str = "cpu"  # "cpu", "cuda" or "cuda:N"
     seed: int = 0
+    # Training tokens per run (0 = none): ctx.progress() counts tokens served, so
+    # should_stop() comes after the same amount of data on busy and idle machines alike
+    # (a TOKENS track budget); budget_s stays the hard limit.
+    token_budget: int = 0
     extra_env: dict[str, str] = msgspec.field(default_factory=dict)  # added to the scrubbed env
     options: dict[str, Any] = msgspec.field(default_factory=dict)  # ctx.options for train.py
     # time limits: the training child is killed at startup + budget + grace

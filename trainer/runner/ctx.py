@@ -48,12 +48,14 @@ class TrainContext:
         clock_deadline: float,
         device_name: str,
         peak_flops: float | None,
+        token_budget: int = 0,
     ) -> None:
         self.device = device
         self.vocab_size = vocab_size
         self.seq_len = seq_len
         self.bos_token_id = bos_token_id
         self.time_budget_s = time_budget_s
+        self.token_budget = token_budget  # 0: the time budget alone
         self.seed = seed
         self.options = dict(options)
         self.device_name = device_name
@@ -94,14 +96,18 @@ class TrainContext:
         return max(0.0, end - start)
 
     def progress(self) -> float:
-        """Fraction of the time budget spent, 0..1."""
+        """Fraction of the budget spent, 0..1: time, or tokens when a token budget is set
+        (whichever is further along; the time budget stays the hard limit)."""
         if self._batches_ended:
             return 1.0
         now = time.monotonic()
         start = self._clock(now)
         if start is None:
             return 0.0
-        return min(1.0, (now - start) / self.time_budget_s)
+        spent = (now - start) / self.time_budget_s
+        if self.token_budget > 0:
+            spent = max(spent, self.tokens_served / self.token_budget)
+        return min(1.0, spent)
 
     def should_stop(self) -> bool:
         return self.progress() >= 1.0

@@ -642,6 +642,7 @@ class _Run:
             "seq_len": self.harness.seq_len,
             "bos_token_id": self.harness.bos_token_id,
             "budget_s": cfg.budget_s,
+            "token_budget": cfg.token_budget,
             "seed": cfg.seed,
             "options": cfg.options,
             "clock_deadline": clock.latest_start,

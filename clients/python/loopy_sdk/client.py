@@ -37,6 +37,7 @@ from loopy_client.api.tracks import (
     get_program,
     get_progress_chart,
     get_track,
+    list_head_changes,
     list_proposals,
     list_revisions,
     list_runs,
@@ -57,6 +58,7 @@ from loopy_client.models import (
     LaunchRunRequest,
     Leaderboard,
     ListHarnessesResponse,
+    ListHeadChangesResponse,
     ListProposalsResponse,
     ListRevisionsResponse,
     ListRunsResponse,
@@ -164,8 +166,9 @@ class LoopyClient:
     def create_track(self, track_id: str, harness_id: str, **fields: Any) -> Track:  # admin only
         """Create a track (admin). `fields` are CreateTrackRequest's: display_name,
         description, program, baseline_source, device_class, time_budget_s,
-        policy (dict: calibration_runs, replicates, k_sigma, min_delta, auto_promote),
-        allowed_imports, request_id."""
+        budget_kind ("WALL_SECONDS" or "TOKENS"), token_budget, policy (dict:
+        calibration_runs, replicates, max_pairs, min_delta, fdr_alpha, speed_tolerance,
+        auto_promote), allowed_imports, request_id."""
         body = CreateTrackRequest.from_dict(
             {"track_id": track_id, "harness_id": harness_id, **fields}
         )
@@ -185,12 +188,36 @@ class LoopyClient:
         return self._call(get_leaderboard, track, limit=_opt(limit))  # type: ignore[no-any-return]
 
     def promote_run(
-        self, track: str, run: str, *, expected_head_revision: str | None = None
+        self,
+        track: str,
+        run: str,
+        *,
+        expected_head_revision: str | None = None,
+        evaluation_id: str | None = None,
+        force: bool = False,
+        reason: str = "",
     ) -> Track:
-        """Advance the track's head to the run's revision (compare-and-swap: a CONFLICT
-        error means another agent moved the head first; its details name the new head)."""
-        body = PromoteRequest(run_id=run, expected_head_revision=_opt(expected_head_revision))
+        """Advance the track's head to the run's revision. Needs a KEEP evaluation against
+        the current head (FAILED_PRECONDITION otherwise) unless an admin passes
+        `force=True` with a `reason`. A compare-and-swap: a CONFLICT error means another
+        agent moved the head first; its details name the new head."""
+        body = PromoteRequest(
+            run_id=run,
+            expected_head_revision=_opt(expected_head_revision),
+            evaluation_id=_opt(evaluation_id),
+            force=force,
+            reason=reason,
+        )
         return self._call(promote_run, track, body=body)  # type: ignore[no-any-return]
+
+    def list_head_changes(
+        self, track: str, *, page_size: int | None = None, page_token: str = ""
+    ) -> ListHeadChangesResponse:
+        """Every move of the track's head, oldest first (who, when, which evaluation, or
+        forced and why)."""
+        return self._call(  # type: ignore[no-any-return]
+            list_head_changes, track, page_size=_opt(page_size), page_token=page_token
+        )
 
     def export_results(self, track: str) -> str:
         """Every finished run as tab-separated text (autoresearch's results.tsv)."""
@@ -492,13 +519,16 @@ class LoopyClient:
         replicates: int | None = None,
         reference_run_id: str | None = None,
         request_id: str | None = None,
+        max_pairs: int | None = None,
     ) -> Evaluation:
-        """Judge a finished run against the track head over replicate seeds; the
-        evaluation is PENDING while replicate runs train (see wait_for_evaluation)."""
+        """Judge a run against the track head in pairs (same seed each side), `replicates`
+        pairs a round up to `max_pairs`; the evaluation is PENDING while pairs train (see
+        wait_for_evaluation)."""
         body = EvaluateRequest(
             replicates=_opt(replicates),
             reference_run_id=_opt(reference_run_id),
             request_id=_opt(request_id),
+            max_pairs=_opt(max_pairs),
         )
         return self._call(evaluate, run, body=body)  # type: ignore[no-any-return]
 
@@ -508,7 +538,13 @@ class LoopyClient:
     def wait_for_evaluation(
         self, run: str, evaluation: str, timeout_s: float = 1800.0, *, poll_s: float = 2.0
     ) -> Evaluation:
-        """Poll GetEvaluation until it is DONE or FAILED; `RunWaitTimeout` otherwise."""
+        """Block until the evaluation is DONE or FAILED and return it; `RunWaitTimeout`
+        (`.resource` is the Evaluation) when it is still PENDING after `timeout_s`.
+
+        Waits on the runs of its pairs (their event streams, see wait_for_run) rather
+        than polling, and looks at the evaluation again after each round: a sequential
+        evaluation dispatches its next round only when the last one has finished.
+        """
         deadline = time.monotonic() + timeout_s
         while True:
             current = self.get_evaluation(run, evaluation)
@@ -519,4 +555,19 @@ class LoopyClient:
                 raise RunWaitTimeout(
                     f"evaluation {evaluation} is still PENDING after {timeout_s:g} s", current
                 )
-            time.sleep(min(poll_s, remaining))
+            pair_runs = [
+                run_id
+                for pair in (current.pairs or [])
+                for run_id in (pair.candidate_run_id, pair.reference_run_id)
+            ]
+            if not pair_runs:
+                time.sleep(min(poll_s, remaining))
+                continue
+            for run_id in pair_runs:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                try:
+                    self.wait_for_run(run_id, remaining, poll_s=min(poll_s, 1.0))
+                except RunWaitTimeout:
+                    break  # the evaluation is read once more, then the timeout is raised

@@ -284,20 +284,25 @@ class RunController(Controller):
                 examples=[
                     Example(summary="Against the head, policy defaults", value={}),
                     Example(
-                        summary="Three seeds a side",
-                        value={"replicates": 3, "request_id": "agent7-eval-42"},
+                        summary="Three pairs a round, at most twelve",
+                        value={"replicates": 3, "max_pairs": 12, "request_id": "agent7-eval-42"},
                     ),
                 ]
             ),
         ],
     ) -> Evaluation:
-        """A decision-grade judgement of a finished run against a reference (default:
-        the track head). Launches replicate runs with other seeds as needed, so the
-        evaluation is PENDING until they finish; poll GetEvaluation. When DONE it
-        has both sides' means and standard deviations, the delta (positive = the
-        candidate is better), a z-score against the measured noise and a verdict:
-        KEEP (then PromoteRun, unless the policy auto-promotes), DISCARD or
-        INCONCLUSIVE. Send `{}` for the defaults. Idempotent by `request_id`."""
+        """A decision-grade judgement of a run against a reference (default: the track
+        head). Runs *pairs*: candidate and reference with the same seed, dispatched
+        together, `replicates` pairs a round, until an anytime-valid e-value is
+        decisive or `max_pairs` is reached; PENDING meanwhile (the SDK's
+        `wait_for_evaluation` waits for you). When DONE it has the pairs, the mean
+        paired gain (`delta`, positive = the candidate is better) with its interval,
+        the e-value and the threshold from the track's error budget (LORD++), both
+        sides' machine speeds and a verdict: KEEP (then PromoteRun, unless the policy
+        auto-promotes), DISCARD, INCONCLUSIVE, CONFOUNDED (the sides ran at different
+        machine speeds: evaluate later) or EQUIVALENT (same code once comments and
+        formatting are dropped; answered at once without a run). Send `{}` for the
+        defaults. Idempotent by `request_id`."""
         return core.evaluate(principal, run, data)
 
     @get(
@@ -314,8 +319,9 @@ class RunController(Controller):
         run: Annotated[str, RUN],
         evaluation: Annotated[str, PathParameter(description="Evaluation id from Evaluate.")],
     ) -> Evaluation:
-        """An evaluation's state (PENDING, DONE, FAILED) and, when DONE, its statistics
-        and verdict (KEEP, DISCARD or INCONCLUSIVE)."""
+        """An evaluation's state (PENDING, DONE, FAILED), the pairs so far, `reason`
+        and, when DONE, its statistics and verdict (KEEP, DISCARD, INCONCLUSIVE,
+        CONFOUNDED or EQUIVALENT)."""
         return core.get_evaluation(principal, run, evaluation)
 
 

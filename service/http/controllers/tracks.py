@@ -21,6 +21,7 @@ from service.domain.models import (
 from service.domain.service import CreateTrackRequest
 from service.http.controllers import PAGE_SIZE, PAGE_TOKEN, SECURITY, Caller, CoreDep
 from service.http.schemas import (
+    ListHeadChangesResponse,
     ListProposalsResponse,
     ListRevisionsResponse,
     ListRunsResponse,
@@ -272,24 +273,56 @@ class TrackController(Controller):
             Body(
                 examples=[
                     Example(
-                        summary="Promote a run if the head is still what I built on",
+                        summary="Promote a run whose evaluation said KEEP",
                         value={
                             "run_id": "r-01J9Z3",
                             "expected_head_revision": "9c1e0f...",
                         },
-                    )
+                    ),
+                    Example(
+                        summary="An admin forces a promotion without a KEEP",
+                        value={
+                            "run_id": "r-01J9Z3",
+                            "force": True,
+                            "reason": "restore the head after a bad harness change",
+                        },
+                    ),
                 ]
             ),
         ],
     ) -> Track:
         """Make the run's revision the new head of the track (a compare-and-swap).
 
-        `expected_head_revision` defaults to the revision the run's edit was based
-        on. If another agent advanced the head first, the answer is 409 with the
-        current head in `details`: rebase your idea on it (ProposeEdit), run and
-        evaluate again. 412 when the run did not succeed. Returns the updated track.
+        The head moves on evidence only: the run's revision needs a finished
+        evaluation with verdict KEEP against the current head (`evaluation_id`
+        picks one; default: the newest). Without one the answer is 412 with the
+        evaluations found in `details`. An admin may pass `force: true` with a
+        `reason` instead; every change is recorded (ListHeadChanges). If another
+        agent advanced the head first, the answer is 409 with the current head in
+        `details`: rebase your idea on it (ProposeEdit), run and evaluate again.
+        Returns the updated track.
         """
         return core.promote_run(principal, track, data)
+
+    @get(
+        "/{track:str}/head-changes",
+        operation_id="ListHeadChanges",
+        summary="Every move of a track's head",
+        sync_to_thread=True,
+        responses=errors(400, 401, 404),
+    )
+    def list_head_changes(
+        self,
+        core: CoreDep,
+        principal: Caller,
+        track: Annotated[str, TRACK],
+        page_size: Annotated[int | None, PAGE_SIZE] = None,
+        page_token: Annotated[str, PAGE_TOKEN] = "",
+    ) -> ListHeadChangesResponse:
+        """The head's history, oldest first: who moved it, when, on which KEEP
+        evaluation, or forced by an admin and why."""
+        page = core.list_head_changes(principal, track, page_size, page_token)
+        return page_of(page, ListHeadChangesResponse)  # type: ignore[no-any-return]
 
     @get(
         "/{track:str}/leaderboard",

@@ -57,9 +57,21 @@ def test_research_loop_end_to_end(base_url: str, agent_key: str, track: str, kit
 
         evaluation = loopy.evaluate(run.id, replicates=2)
         assert evaluation.run_id == run.id
+        # wait_for_evaluation follows the pairs' runs: one GetEvaluation per round, no polling.
+        reads: list[str] = []
+        get_evaluation = loopy.get_evaluation
+
+        def counting_get_evaluation(run_id: str, evaluation_id: str) -> Any:
+            reads.append(evaluation_id)
+            return get_evaluation(run_id, evaluation_id)
+
+        loopy.get_evaluation = counting_get_evaluation  # type: ignore[method-assign]
         done = loopy.wait_for_evaluation(run.id, evaluation.id, timeout_s=30, poll_s=0.1)
         assert done.state == EvaluationState.DONE
-        assert done.verdict == Verdict.KEEP
+        assert done.verdict == Verdict.KEEP, done.reason
+        rounds = 1 + (len(done.pairs) - 1) // 2  # pair 0 + one new pair, then 2 a round
+        assert len(reads) <= rounds + 1
+        assert done.pairs_used == len(done.pairs) and done.e_value >= done.threshold
         assert done.reference.mean is not None and done.candidate.mean is not None
         assert done.delta is not None
         assert done.delta == pytest.approx(done.reference.mean - done.candidate.mean)
@@ -67,6 +79,9 @@ def test_research_loop_end_to_end(base_url: str, agent_key: str, track: str, kit
 
         promoted = loopy.promote_run(track, run.id)
         assert promoted.head_revision == edit.revision.id
+        changes = loopy.list_head_changes(track).head_changes
+        assert changes[-1].to_revision == edit.revision.id
+        assert changes[-1].evaluation_id == done.id and not changes[-1].forced
         leaderboard = loopy.get_leaderboard(track)
         assert leaderboard.entries[0].revision_id == edit.revision.id
 

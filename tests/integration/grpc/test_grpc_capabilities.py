@@ -254,6 +254,51 @@ async def test_watch_run_streams_to_the_end_and_resumes(
     assert [e.seq for e in resumed] == seqs[2:]
 
 
+async def test_token_budget_track_and_equivalent_edits(
+    stub: Stub, core: Loopy, admin_key: str, baseline_source: str, play: Play
+) -> None:
+    md = auth(admin_key)
+    track = (
+        await stub.CreateTrack(
+            api.CreateTrackRequest(
+                track_id="tokens",
+                harness_id="harness0001",
+                baseline_source=baseline_source,
+                time_budget_s=60.0,
+                budget_kind=pb.BUDGET_KIND_TOKENS,
+                token_budget=250_000,
+                policy=pb.DecisionPolicy(calibration_runs=0),
+            ),
+            metadata=md,
+        )
+    ).track
+    assert track.budget_kind == pb.BUDGET_KIND_TOKENS and track.token_budget == 250_000
+    assert track.error_budget.alpha == pytest.approx(0.05) and track.error_budget.tests == 0
+    program = (await stub.GetProgram(api.GetProgramRequest(track_id="tokens"), metadata=md)).program
+    assert "250,000 tokens" in program.text and "remaining" in program.text
+    run = (await stub.LaunchRun(api.LaunchRunRequest(track_id="tokens"), metadata=md)).run
+    assert run.token_budget == 250_000
+    # A comment-only edit: reported as equivalent, and evaluated at once without a run.
+    edited = await stub.ProposeEdit(
+        api.ProposeEditRequest(
+            track_id="tokens", full_source=baseline_source + "\n# a comment changes nothing\n"
+        ),
+        metadata=md,
+    )
+    assert list(edited.equivalent_to) == [track.baseline_revision]
+    same = (
+        await stub.LaunchRun(
+            api.LaunchRunRequest(track_id="tokens", revision_id=edited.revision.id), metadata=md
+        )
+    ).run
+    submitted = len(core.dispatcher.submitted)  # type: ignore[attr-defined]
+    evaluation = (await stub.Evaluate(api.EvaluateRequest(run_id=same.id), metadata=md)).evaluation
+    assert evaluation.verdict == pb.VERDICT_EQUIVALENT
+    assert evaluation.state == pb.EVALUATION_STATE_DONE
+    assert evaluation.equivalent_to == track.baseline_revision
+    assert len(core.dispatcher.submitted) == submitted  # type: ignore[attr-defined]
+
+
 async def test_evaluate_promote_and_leaderboard(
     stub: Stub, core: Loopy, admin_key: str, baseline_source: str, play: Play
 ) -> None:
@@ -286,6 +331,11 @@ async def test_evaluate_promote_and_leaderboard(
     assert done.verdict == pb.VERDICT_KEEP
     assert done.delta == pytest.approx(0.30, abs=0.02)
     assert done.candidate.n >= 2 and done.reference.n >= 2
+    # Paired: one seed per pair, the evaluated run first; the statistics behind the verdict.
+    assert done.pairs[0].candidate_run_id == run.id and done.pairs[0].seed == run.seed
+    assert done.pairs_used == len(done.pairs) and done.e_value >= done.threshold
+    assert done.level == pytest.approx(1 / done.threshold) and done.fdr_test_index == 1
+    assert done.HasField("speed") and done.reason
 
     promoted = (
         await stub.PromoteRun(
@@ -299,6 +349,15 @@ async def test_evaluate_promote_and_leaderboard(
     ).track
     assert promoted.head_revision == candidate.id
     assert promoted.head_version > track.head_version
+    assert promoted.error_budget.rule == "LORD++" and promoted.error_budget.discoveries == 1
+    changes = await stub.ListHeadChanges(
+        api.ListHeadChangesRequest(track_id="cpu-test"), metadata=md
+    )
+    assert [c.to_revision for c in changes.head_changes] == [track.baseline_revision, candidate.id]
+    assert changes.head_changes[1].evaluation_id == done.id
+    assert not changes.head_changes[1].forced and not changes.head_changes[0].HasField(
+        "from_revision"
+    )
 
     board = await stub.GetLeaderboard(api.GetLeaderboardRequest(track_id="cpu-test"), metadata=md)
     assert board.metric == "val_bpb"

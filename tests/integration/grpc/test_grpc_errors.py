@@ -176,18 +176,32 @@ async def test_stale_promotion_is_aborted_with_the_current_head(
         play(run.id, 1.2)
         runs.append(run)
 
+    # Without a KEEP the head does not move: FAILED_PRECONDITION, even for an admin.
+    no_keep = await fails(
+        stub.PromoteRun(api.PromoteRunRequest(track_id="cpu-test", run_id=runs[0].id), metadata=md)
+    )
+    assert no_keep.code() is grpc.StatusCode.FAILED_PRECONDITION
+    assert error_from_rpc(no_keep).details["current_head"] == track.head_revision
+    # Forced (admin, with a reason) promotions from the same base: the second is stale.
     first = await stub.PromoteRun(
         api.PromoteRunRequest(
-            track_id="cpu-test", run_id=runs[0].id, expected_head_revision=track.head_revision
+            track_id="cpu-test",
+            run_id=runs[0].id,
+            expected_head_revision=track.head_revision,
+            force=True,
+            reason="first",
         ),
         metadata=md,
     )
     assert first.track.head_revision == runs[0].revision_id
-    # A second agent promotes from the same, now stale, base.
     error = await fails(
         stub.PromoteRun(
             api.PromoteRunRequest(
-                track_id="cpu-test", run_id=runs[1].id, expected_head_revision=track.head_revision
+                track_id="cpu-test",
+                run_id=runs[1].id,
+                expected_head_revision=track.head_revision,
+                force=True,
+                reason="second",
             ),
             metadata=md,
         )

@@ -147,8 +147,10 @@ def finish_run(
     steps: int = 5,
     state: RunState = RunState.SUCCEEDED,
     log_text: str = "step 0 loss 5.5\n",
+    speed: float | None = 100.0,
 ) -> None:
-    """Play the worker: claim the run, report metrics and a log, complete it."""
+    """Play the worker: claim the run, report metrics and a log, complete it
+    (`speed`: the worker's machine-speed probe)."""
     assert core.claim_run(run_id, WORKER_ID) is not None
     core.record_metrics(
         run_id,
@@ -170,6 +172,7 @@ def finish_run(
         peak_memory_mb=12.0,
         device_name="cpu",
         artifacts={"log": log_ref},
+        speed_probe=speed,
     )
     core.complete_run(run_id, WORKER_ID, RunOutcome(state=state, summary=summary))
 
@@ -182,6 +185,33 @@ def finish_queued_runs(core: Loopy, track_id: str, values: list[float]) -> list[
     for run, value in zip(runs, values, strict=True):
         finish_run(core, run.id, value)
     return [r.id for r in runs]
+
+
+def settle_evaluation(
+    core: Loopy,
+    evaluation_id: str,
+    candidate: Any,
+    reference: Any,
+    *,
+    candidate_speed: float = 100.0,
+    reference_speed: float = 100.0,
+) -> Any:
+    """Play the workers through a paired evaluation, round by round: the queued runs of
+    pair i finish with candidate(i) / reference(i) until the evaluation is decided."""
+    for _ in range(60):
+        evaluation = core.meta.get_evaluation(evaluation_id)
+        assert evaluation is not None
+        if evaluation.state.value != "PENDING":
+            return evaluation
+        for i, pair in enumerate(evaluation.pairs):
+            for run_id, value, speed in (
+                (pair.candidate_run_id, candidate(i), candidate_speed),
+                (pair.reference_run_id, reference(i), reference_speed),
+            ):
+                run = core.meta.get_run(run_id)
+                if run is not None and run.state is RunState.QUEUED:
+                    finish_run(core, run_id, value, speed=speed)
+    raise AssertionError("the evaluation never finished")
 
 
 @pytest.fixture
@@ -206,6 +236,7 @@ class Kit:
     track_body = staticmethod(track_body)
     finish_run = staticmethod(finish_run)
     finish_queued_runs = staticmethod(finish_queued_runs)
+    settle_evaluation = staticmethod(settle_evaluation)
     free_port = staticmethod(lambda: free_port())
 
 

@@ -141,23 +141,49 @@ async def test_research_loop_end_to_end(
     ).json()
     assert run["id"] in [r["id"] for r in runs["runs"]]
 
+    # No evaluation yet: the head does not move, whoever asks.
+    refused = await client.post(
+        "/v1/tracks/http-track/promote",
+        json={"run_id": run["id"], "expected_head_revision": track["head_revision"]},
+        headers=kit.auth(agent_key),
+    )
+    assert refused.status_code == 412, refused.text
+    assert refused.json()["details"]["current_head"] == track["head_revision"]
+    not_admin = await client.post(
+        "/v1/tracks/http-track/promote",
+        json={"run_id": run["id"], "force": True, "reason": "trust me"},
+        headers=kit.auth(agent_key),
+    )
+    assert not_admin.status_code == 403, not_admin.text
+
     evaluation = await client.post(
         f"/v1/runs/{run['id']}/evaluations",
         json={"request_id": "eval-1"},
         headers=kit.auth(agent_key),
     )
     assert evaluation.status_code == 201, evaluation.text
-    evaluation_id = evaluation.json()["id"]
-    # replicates=2: one more seed of the candidate is queued; the worker finishes it.
-    kit.finish_queued_runs(core, "http-track", [0.951])
+    body = evaluation.json()
+    evaluation_id = body["id"]
+    # Pair 0 is the run with a reference twin of its seed; replicates=2 adds one pair.
+    assert body["state"] == "PENDING" and len(body["pairs"]) == 2
+    assert body["pairs"][0]["candidate_run_id"] == run["id"] and body["pairs"][0]["seed"] == 7
+    assert body["level"] > 0 and body["threshold"] == pytest.approx(1 / body["level"])
+    jitter = [0.001, -0.002, 0.0015, 0.0, -0.001, 0.002, 0.0005, -0.0005]
+    kit.settle_evaluation(
+        core, evaluation_id, lambda i: 0.95 + (0 if i == 0 else jitter[i]), lambda i: 1.0
+    )
     judged = (
         await client.get(
             f"/v1/runs/{run['id']}/evaluations/{evaluation_id}", headers=kit.auth(agent_key)
         )
     ).json()
     assert judged["state"] == "DONE"
-    assert judged["verdict"] == "KEEP"
-    assert judged["delta"] > 0
+    assert judged["verdict"] == "KEEP", judged["reason"]
+    assert judged["delta"] > 0 and judged["e_value"] >= judged["threshold"]
+    assert judged["pairs_used"] == len(judged["pairs"]) <= 8
+    assert judged["interval_low"] < judged["delta"] < judged["interval_high"]
+    assert judged["speed"]["speed_ratio"] == pytest.approx(1.0)
+    assert judged["speed"]["confounded"] is False
 
     promoted = await client.post(
         "/v1/tracks/http-track/promote",
@@ -166,6 +192,18 @@ async def test_research_loop_end_to_end(
     )
     assert promoted.status_code == 200, promoted.text
     assert promoted.json()["head_revision"] == revision["id"]
+    budget = promoted.json()["error_budget"]
+    assert (budget["rule"], budget["tests"], budget["discoveries"]) == ("LORD++", 1, 1)
+
+    changes = (
+        await client.get("/v1/tracks/http-track/head-changes", headers=kit.auth(agent_key))
+    ).json()
+    assert [c["to_revision"] for c in changes["head_changes"]] == [
+        track["head_revision"],
+        revision["id"],
+    ]
+    assert changes["head_changes"][1]["evaluation_id"] == evaluation_id
+    assert changes["head_changes"][1]["forced"] is False and changes["next_page_token"] == ""
 
     board = (
         await client.get("/v1/tracks/http-track/leaderboard", headers=kit.auth(agent_key))
@@ -177,6 +215,8 @@ async def test_research_loop_end_to_end(
     assert tsv.status_code == 200
     assert tsv.headers["content-type"].startswith("text/tab-separated-values")
     assert run["id"] in tsv.text and "\t" in tsv.text.splitlines()[0]
+    statuses = {line.split("\t")[0]: line.split("\t")[4] for line in tsv.text.splitlines()[1:]}
+    assert statuses[run["id"]] == "keep" and "0.000000" not in tsv.text
 
     png = await client.get("/v1/tracks/http-track/progress.png", headers=kit.auth(agent_key))
     assert png.status_code == 200 and png.headers["content-type"] == "image/png"

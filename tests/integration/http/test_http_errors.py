@@ -166,6 +166,9 @@ async def test_cancel_a_finished_run_is_412(
     assert problem["details"]["state"] == "SUCCEEDED"
 
 
+JITTER = [0.0, 0.001, -0.002, 0.0015, 0.0, -0.001, 0.002, 0.0005]
+
+
 async def test_stale_promotion_is_409_with_the_current_head(
     client: Client, core: Loopy, kit: Any, agent_key: str, track: dict[str, Any]
 ) -> None:
@@ -188,6 +191,14 @@ async def test_stale_promotion_is_409_with_the_current_head(
         )
         kit.finish_run(core, run.json()["id"], 0.9)
         run_ids.append(run.json()["id"])
+        # Promotion needs a KEEP against the head: both edits earn one from the same base.
+        evaluation = await client.post(
+            f"/v1/runs/{run.json()['id']}/evaluations", json={}, headers=kit.auth(agent_key)
+        )
+        done = kit.settle_evaluation(
+            core, evaluation.json()["id"], lambda i: 0.9 + JITTER[i], lambda i: 1.0
+        )
+        assert done.verdict.value == "KEEP", done.reason
     first = await client.post(
         "/v1/tracks/http-track/promote",
         json={"run_id": run_ids[0], "expected_head_revision": base},

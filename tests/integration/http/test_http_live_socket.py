@@ -32,6 +32,7 @@ EXPECTED_OPERATIONS = {
     "/v1/runs/{run}/evaluations": {"post": "Evaluate"},
     "/v1/runs/{run}/evaluations/{evaluation}": {"get": "GetEvaluation"},
     "/v1/tracks/{track}/promote": {"post": "PromoteRun"},
+    "/v1/tracks/{track}/head-changes": {"get": "ListHeadChanges"},
     "/v1/tracks/{track}/leaderboard": {"get": "GetLeaderboard"},
     "/v1/tracks/{track}/progress.png": {"get": "GetProgressChart"},
     "/v1/tracks/{track}/results.tsv": {"get": "ExportResults"},

@@ -27,6 +27,7 @@ from service.domain.models import (
     EvaluationState,
     FailureReason,
     Harness,
+    HeadChange,
     MetricPoint,
     OverheadBreakdown,
     PatchFormat,
@@ -771,3 +772,66 @@ def test_operational_stats_count_the_work(store: MetadataStore) -> None:
     assert stats.worker_heartbeats == {"worker-a": at(50).timestamp()}
     assert stats.evaluations == {("PENDING", ""): 1, ("DONE", "KEEP"): 1}
     assert store.operational_stats((60.0,), heartbeat_since=at(60)).worker_heartbeats == {}
+
+
+# --- decisions v2: head changes, the error-budget counter, evaluation versions --------
+
+
+def head_change(n: int, *, track_id: str = "t-one", to: str = "s") -> HeadChange:
+    return HeadChange(
+        id=f"head-{n}",
+        track_id=track_id,
+        head_version=0,
+        from_revision="r" * 64,
+        to_revision=to * 64,
+        run_id=f"run-{n:04d}",
+        evaluation_id=f"eval-{n}",
+        agent_id="agent-1",
+        forced=n % 2 == 0,
+        reason=f"reason {n}",
+        time=at(n),
+    )
+
+
+def test_head_change_is_recorded_with_the_swap_that_won(store: MetadataStore) -> None:
+    store.create_track(track("t-one"))
+    initial = msgspec.structs.replace(head_change(0), from_revision=None, to_revision="r" * 64)
+    store.put_head_change(initial)
+    results = race(
+        6,
+        lambda i: store.compare_and_set_head(
+            "t-one", "r" * 64, str(i) * 64, None, change=head_change(i + 1, to=str(i))
+        ),
+    )
+    winner = next(r for r in results if r is not None)
+    changes, _ = all_pages(lambda tok: store.list_head_changes("t-one", 1, tok))
+    # Only the winning swap left a record, with the version it produced.
+    assert len(changes) == 2 and changes[0] == initial
+    assert changes[1].to_revision == winner.head_revision
+    assert changes[1].head_version == winner.head_version == 1
+    assert store.list_head_changes("t-two", 10, "") == ([], "")
+
+
+def test_allocate_fdr_test_counts_atomically(store: MetadataStore) -> None:
+    store.create_track(track("t-one"))
+    indices = race(8, lambda i: store.allocate_fdr_test("t-one"))
+    assert sorted(indices) == list(range(1, 9))
+    stored = store.get_track("t-one")
+    assert stored is not None and stored.fdr_tests == 8
+
+
+def test_replace_evaluation_is_a_compare_and_swap(store: MetadataStore) -> None:
+    store.put_evaluation(evaluation(1))
+    store.put_evaluation(evaluation(2, track_id="t-two"))
+    results = race(
+        6,
+        lambda i: store.replace_evaluation(
+            msgspec.structs.replace(evaluation(1), reason=f"writer {i}"), 0
+        ),
+    )
+    assert results.count(True) == 1
+    stored = store.get_evaluation("eval-1")
+    assert stored is not None and stored.version == 1
+    assert stored.reason == f"writer {results.index(True)}"
+    assert not store.replace_evaluation(evaluation(404), 0)
+    assert [e.id for e in store.list_evaluations("t-one")] == ["eval-1"]

@@ -35,6 +35,8 @@ def test_runs_train_once_with_metrics_artifacts_and_overheads(
     assert summary is not None and summary.val_bpb is not None and summary.val_bpb > 0
     assert summary.training_seconds >= 1.5
     assert summary.num_steps > 0 and summary.num_params > 0
+    # The worker timed its machine-speed probe just before the child trained.
+    assert all(r.summary and r.summary.speed_probe and r.summary.speed_probe > 0 for r in runs)
     overhead = summary.overhead
     assert overhead.training_seconds == summary.training_seconds
     assert overhead.startup_seconds > 0 and overhead.eval_seconds > 0

@@ -143,9 +143,11 @@ class World:
         worker: str = "w1",
         training_seconds: float = 1.0,
         memory_mb: float = 2048.0,
+        speed: float | None = None,
+        steps: int = 0,
         sandbox: str = "bubblewrap",
     ):
-        """Claim and complete a run as a worker would."""
+        """Claim and complete a run as a worker would (`speed`: the worker's speed probe)."""
         assert self.core.claim_run(run_id, worker) is not None
         if val_bpb is None:
             outcome = RunOutcome(state=RunState.FAILED, failure_message="boom")
@@ -156,6 +158,8 @@ class World:
                     val_bpb=val_bpb,
                     training_seconds=training_seconds,
                     peak_memory_mb=memory_mb,
+                    speed_probe=speed,
+                    num_steps=steps,
                     sandbox=sandbox,
                 ),
             )

@@ -217,7 +217,9 @@ def test_program_is_generated_or_custom(world):
             policy=DecisionPolicy(calibration_runs=0),
         ),
     )
-    assert world.core.get_program(world.admin, custom.id).text == "# Do X\n"
+    text = world.core.get_program(world.admin, custom.id).text
+    # The custom program, then the live decision state (budget kind, error budget left).
+    assert text.startswith("# Do X\n") and "Decision state (live)" in text
     with pytest.raises(NotFound):
         world.core.get_program(world.admin, "no-such-track")
 

@@ -35,9 +35,16 @@ def test_concurrent_promotions_from_one_base_have_one_winner(world):
         runs.append((agent, run))
 
     def promote(pair):
+        # Forced by an admin (no KEEP needed): the compare-and-swap is what is under test.
         agent, run = pair
+        req = PromoteRequest(
+            run_id=run.id,
+            expected_head_revision=track.baseline_revision,
+            force=True,
+            reason=f"race {agent.name}",
+        )
         try:
-            return world.core.promote_run(agent, track.id, PromoteRequest(run_id=run.id))
+            return world.core.promote_run(world.admin, track.id, req)
         except Conflict as err:
             return err
 
@@ -48,6 +55,8 @@ def test_concurrent_promotions_from_one_base_have_one_winner(world):
     head = world.core.get_track(world.admin, track.id)
     assert head.head_revision == winners[0].head_revision and head.head_version == 1
     assert all(r.details["current_head"] == head.head_revision for r in results if r not in winners)
+    changes = world.core.list_head_changes(world.admin, track.id, None, "").items
+    assert len(changes) == 2 and changes[-1].to_revision == head.head_revision  # one recorded
 
 
 def test_concurrent_retries_of_one_launch_dispatch_once(world):

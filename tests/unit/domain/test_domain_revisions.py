@@ -172,7 +172,9 @@ def test_an_edit_on_an_old_base_is_rebased_onto_the_moved_head(world):
     world.finish(run.id, 1.4)
     from service.domain.models import PromoteRequest
 
-    world.core.promote_run(alice, track.id, PromoteRequest(run_id=run.id))
+    world.core.promote_run(
+        world.admin, track.id, PromoteRequest(run_id=run.id, force=True, reason="test setup")
+    )
     # Bob edited the old baseline; his change touches other lines, so it merges.
     result = world.core.propose_edit(
         bob, track.id, sr("DEPTH = 2", "DEPTH = 3", base_revision=base)

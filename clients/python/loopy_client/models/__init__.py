@@ -3,18 +3,22 @@
 from .agent import Agent
 from .agent_quota import AgentQuota
 from .artifact_ref import ArtifactRef
+from .budget_kind import BudgetKind
 from .create_agent_request import CreateAgentRequest
 from .create_harness_request import CreateHarnessRequest
 from .create_track_request import CreateTrackRequest
 from .created_agent import CreatedAgent
 from .decision_policy import DecisionPolicy
 from .diff_stats import DiffStats
+from .error_budget import ErrorBudget
+from .eval_pair import EvalPair
 from .evaluate_request import EvaluateRequest
 from .evaluation import Evaluation
 from .evaluation_state import EvaluationState
 from .failure_reason import FailureReason
 from .harness import Harness
 from .harness_files import HarnessFiles
+from .head_change import HeadChange
 from .health_status import HealthStatus
 from .health_status_checks import HealthStatusChecks
 from .health_status_details import HealthStatusDetails
@@ -22,6 +26,7 @@ from .launch_run_request import LaunchRunRequest
 from .leaderboard import Leaderboard
 from .leaderboard_entry import LeaderboardEntry
 from .list_harnesses_response import ListHarnessesResponse
+from .list_head_changes_response import ListHeadChangesResponse
 from .list_proposals_response import ListProposalsResponse
 from .list_revisions_response import ListRevisionsResponse
 from .list_runs_response import ListRunsResponse
@@ -51,6 +56,7 @@ from .run_summary import RunSummary
 from .run_summary_artifacts import RunSummaryArtifacts
 from .sample_stats import SampleStats
 from .search_replace_block import SearchReplaceBlock
+from .speed_check import SpeedCheck
 from .track import Track
 from .verdict import Verdict
 
@@ -58,18 +64,22 @@ __all__ = (
     "Agent",
     "AgentQuota",
     "ArtifactRef",
+    "BudgetKind",
     "CreateAgentRequest",
     "CreateHarnessRequest",
     "CreateTrackRequest",
     "CreatedAgent",
     "DecisionPolicy",
     "DiffStats",
+    "ErrorBudget",
+    "EvalPair",
     "EvaluateRequest",
     "Evaluation",
     "EvaluationState",
     "FailureReason",
     "Harness",
     "HarnessFiles",
+    "HeadChange",
     "HealthStatus",
     "HealthStatusChecks",
     "HealthStatusDetails",
@@ -77,6 +87,7 @@ __all__ = (
     "Leaderboard",
     "LeaderboardEntry",
     "ListHarnessesResponse",
+    "ListHeadChangesResponse",
     "ListProposalsResponse",
     "ListRevisionsResponse",
     "ListRunsResponse",
@@ -106,6 +117,7 @@ __all__ = (
     "RunSummaryArtifacts",
     "SampleStats",
     "SearchReplaceBlock",
+    "SpeedCheck",
     "Track",
     "Verdict",
 )

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Any, Self, TypeVar, cast
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
+from ..models.budget_kind import BudgetKind
 from ..types import UNSET, Unset
 
 if TYPE_CHECKING:
@@ -23,6 +24,7 @@ class CreateTrackRequest:
         track_id (str):
         allowed_imports (list[str] | None | Unset):
         baseline_source (None | str | Unset):
+        budget_kind (BudgetKind | Unset):
         description (str | Unset):  Default: ''.
         device_class (str | Unset):  Default: 'cpu'.
         display_name (str | Unset):  Default: ''.
@@ -30,12 +32,14 @@ class CreateTrackRequest:
         program (None | str | Unset):
         request_id (None | str | Unset):
         time_budget_s (float | None | Unset):
+        token_budget (int | Unset):  Default: 0.
     """
 
     harness_id: str
     track_id: str
     allowed_imports: list[str] | None | Unset = UNSET
     baseline_source: None | str | Unset = UNSET
+    budget_kind: BudgetKind | Unset = UNSET
     description: str | Unset = ""
     device_class: str | Unset = "cpu"
     display_name: str | Unset = ""
@@ -43,6 +47,7 @@ class CreateTrackRequest:
     program: None | str | Unset = UNSET
     request_id: None | str | Unset = UNSET
     time_budget_s: float | None | Unset = UNSET
+    token_budget: int | Unset = 0
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -64,6 +69,10 @@ class CreateTrackRequest:
             baseline_source = UNSET
         else:
             baseline_source = self.baseline_source
+
+        budget_kind: str | Unset = UNSET
+        if not isinstance(self.budget_kind, Unset):
+            budget_kind = self.budget_kind.value
 
         description = self.description
 
@@ -93,6 +102,8 @@ class CreateTrackRequest:
         else:
             time_budget_s = self.time_budget_s
 
+        token_budget = self.token_budget
+
         field_dict: dict[str, Any] = {}
         field_dict.update(self.additional_properties)
         field_dict.update(
@@ -105,6 +116,8 @@ class CreateTrackRequest:
             field_dict["allowed_imports"] = allowed_imports
         if baseline_source is not UNSET:
             field_dict["baseline_source"] = baseline_source
+        if budget_kind is not UNSET:
+            field_dict["budget_kind"] = budget_kind
         if description is not UNSET:
             field_dict["description"] = description
         if device_class is not UNSET:
@@ -119,6 +132,8 @@ class CreateTrackRequest:
             field_dict["request_id"] = request_id
         if time_budget_s is not UNSET:
             field_dict["time_budget_s"] = time_budget_s
+        if token_budget is not UNSET:
+            field_dict["token_budget"] = token_budget
 
         return field_dict
 
@@ -156,6 +171,13 @@ class CreateTrackRequest:
             return cast(None | str | Unset, data)
 
         baseline_source = _parse_baseline_source(d.pop("baseline_source", UNSET))
+
+        _budget_kind = d.pop("budget_kind", UNSET)
+        budget_kind: BudgetKind | Unset
+        if isinstance(_budget_kind, Unset):
+            budget_kind = UNSET
+        else:
+            budget_kind = BudgetKind(_budget_kind)
 
         description = d.pop("description", UNSET)
 
@@ -197,11 +219,14 @@ class CreateTrackRequest:
 
         time_budget_s = _parse_time_budget_s(d.pop("time_budget_s", UNSET))
 
+        token_budget = d.pop("token_budget", UNSET)
+
         create_track_request = cls(
             harness_id=harness_id,
             track_id=track_id,
             allowed_imports=allowed_imports,
             baseline_source=baseline_source,
+            budget_kind=budget_kind,
             description=description,
             device_class=device_class,
             display_name=display_name,
@@ -209,6 +234,7 @@ class CreateTrackRequest:
             program=program,
             request_id=request_id,
             time_budget_s=time_budget_s,
+            token_budget=token_budget,
         )
 
         create_track_request.additional_properties = d

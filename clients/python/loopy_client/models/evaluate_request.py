@@ -15,17 +15,25 @@ T = TypeVar("T", bound="EvaluateRequest")
 class EvaluateRequest:
     """
     Attributes:
+        max_pairs (int | None | Unset):
         reference_run_id (None | str | Unset):
         replicates (int | None | Unset):
         request_id (None | str | Unset):
     """
 
+    max_pairs: int | None | Unset = UNSET
     reference_run_id: None | str | Unset = UNSET
     replicates: int | None | Unset = UNSET
     request_id: None | str | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
+        max_pairs: int | None | Unset
+        if isinstance(self.max_pairs, Unset):
+            max_pairs = UNSET
+        else:
+            max_pairs = self.max_pairs
+
         reference_run_id: None | str | Unset
         if isinstance(self.reference_run_id, Unset):
             reference_run_id = UNSET
@@ -47,6 +55,8 @@ class EvaluateRequest:
         field_dict: dict[str, Any] = {}
         field_dict.update(self.additional_properties)
         field_dict.update({})
+        if max_pairs is not UNSET:
+            field_dict["max_pairs"] = max_pairs
         if reference_run_id is not UNSET:
             field_dict["reference_run_id"] = reference_run_id
         if replicates is not UNSET:
@@ -59,6 +69,15 @@ class EvaluateRequest:
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
+
+        def _parse_max_pairs(data: object) -> int | None | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            return cast(int | None | Unset, data)
+
+        max_pairs = _parse_max_pairs(d.pop("max_pairs", UNSET))
 
         def _parse_reference_run_id(data: object) -> None | str | Unset:
             if data is None:
@@ -88,6 +107,7 @@ class EvaluateRequest:
         request_id = _parse_request_id(d.pop("request_id", UNSET))
 
         evaluate_request = cls(
+            max_pairs=max_pairs,
             reference_run_id=reference_run_id,
             replicates=replicates,
             request_id=request_id,

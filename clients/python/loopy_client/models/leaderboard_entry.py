@@ -24,6 +24,7 @@ class LeaderboardEntry:
         rank (int):
         revision_id (str):
         runs (int):
+        kept (bool | Unset):  Default: False.
         sandbox (str | Unset):  Default: ''.
     """
 
@@ -36,6 +37,7 @@ class LeaderboardEntry:
     rank: int
     revision_id: str
     runs: int
+    kept: bool | Unset = False
     sandbox: str | Unset = ""
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
@@ -58,6 +60,8 @@ class LeaderboardEntry:
 
         runs = self.runs
 
+        kept = self.kept
+
         sandbox = self.sandbox
 
         field_dict: dict[str, Any] = {}
@@ -75,6 +79,8 @@ class LeaderboardEntry:
                 "runs": runs,
             }
         )
+        if kept is not UNSET:
+            field_dict["kept"] = kept
         if sandbox is not UNSET:
             field_dict["sandbox"] = sandbox
 
@@ -101,6 +107,8 @@ class LeaderboardEntry:
 
         runs = d.pop("runs")
 
+        kept = d.pop("kept", UNSET)
+
         sandbox = d.pop("sandbox", UNSET)
 
         leaderboard_entry = cls(
@@ -113,6 +121,7 @@ class LeaderboardEntry:
             rank=rank,
             revision_id=revision_id,
             runs=runs,
+            kept=kept,
             sandbox=sandbox,
         )
 

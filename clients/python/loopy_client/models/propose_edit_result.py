@@ -24,6 +24,7 @@ class ProposeEditResult:
         proposal_id (str):
         rebased (bool):
         revision (Revision):
+        equivalent_to (list[str] | Unset):
         notes (list[str] | Unset):
     """
 
@@ -32,6 +33,7 @@ class ProposeEditResult:
     proposal_id: str
     rebased: bool
     revision: Revision
+    equivalent_to: list[str] | Unset = UNSET
     notes: list[str] | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
@@ -45,6 +47,10 @@ class ProposeEditResult:
         rebased = self.rebased
 
         revision = self.revision.to_dict()
+
+        equivalent_to: list[str] | Unset = UNSET
+        if not isinstance(self.equivalent_to, Unset):
+            equivalent_to = self.equivalent_to
 
         notes: list[str] | Unset = UNSET
         if not isinstance(self.notes, Unset):
@@ -61,6 +67,8 @@ class ProposeEditResult:
                 "revision": revision,
             }
         )
+        if equivalent_to is not UNSET:
+            field_dict["equivalent_to"] = equivalent_to
         if notes is not UNSET:
             field_dict["notes"] = notes
 
@@ -81,6 +89,8 @@ class ProposeEditResult:
 
         revision = Revision.from_dict(d.pop("revision"))
 
+        equivalent_to = cast(list[str], d.pop("equivalent_to", UNSET))
+
         notes = cast(list[str], d.pop("notes", UNSET))
 
         propose_edit_result = cls(
@@ -89,6 +99,7 @@ class ProposeEditResult:
             proposal_id=proposal_id,
             rebased=rebased,
             revision=revision,
+            equivalent_to=equivalent_to,
             notes=notes,
         )
 

@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING, Any, Self, TypeVar, cast
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
+from ..types import UNSET, Unset
+
 if TYPE_CHECKING:
     from ..models.diff_stats import DiffStats
 
@@ -28,6 +30,7 @@ class Revision:
         source (str):
         stats (DiffStats):
         track_id (str):
+        ast_hash (str | Unset):  Default: ''.
     """
 
     author_agent_id: str
@@ -40,6 +43,7 @@ class Revision:
     source: str
     stats: DiffStats
     track_id: str
+    ast_hash: str | Unset = ""
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -64,6 +68,8 @@ class Revision:
 
         track_id = self.track_id
 
+        ast_hash = self.ast_hash
+
         field_dict: dict[str, Any] = {}
         field_dict.update(self.additional_properties)
         field_dict.update(
@@ -80,6 +86,8 @@ class Revision:
                 "track_id": track_id,
             }
         )
+        if ast_hash is not UNSET:
+            field_dict["ast_hash"] = ast_hash
 
         return field_dict
 
@@ -113,6 +121,8 @@ class Revision:
 
         track_id = d.pop("track_id")
 
+        ast_hash = d.pop("ast_hash", UNSET)
+
         revision = cls(
             author_agent_id=author_agent_id,
             create_time=create_time,
@@ -124,6 +134,7 @@ class Revision:
             source=source,
             stats=stats,
             track_id=track_id,
+            ast_hash=ast_hash,
         )
 
         revision.additional_properties = d

@@ -6,6 +6,8 @@ from typing import TYPE_CHECKING, Any, Self, TypeVar, cast
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
+from ..types import UNSET, Unset
+
 if TYPE_CHECKING:
     from ..models.diff_stats import DiffStats
     from ..models.revision import Revision
@@ -23,6 +25,7 @@ class RevisionView:
         revision (Revision):
         run_ids (list[str]):
         stats_to_baseline (DiffStats):
+        equivalent_to (list[str] | Unset):
     """
 
     children: list[str]
@@ -30,6 +33,7 @@ class RevisionView:
     revision: Revision
     run_ids: list[str]
     stats_to_baseline: DiffStats
+    equivalent_to: list[str] | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -43,6 +47,10 @@ class RevisionView:
 
         stats_to_baseline = self.stats_to_baseline.to_dict()
 
+        equivalent_to: list[str] | Unset = UNSET
+        if not isinstance(self.equivalent_to, Unset):
+            equivalent_to = self.equivalent_to
+
         field_dict: dict[str, Any] = {}
         field_dict.update(self.additional_properties)
         field_dict.update(
@@ -54,6 +62,8 @@ class RevisionView:
                 "stats_to_baseline": stats_to_baseline,
             }
         )
+        if equivalent_to is not UNSET:
+            field_dict["equivalent_to"] = equivalent_to
 
         return field_dict
 
@@ -73,12 +83,15 @@ class RevisionView:
 
         stats_to_baseline = DiffStats.from_dict(d.pop("stats_to_baseline"))
 
+        equivalent_to = cast(list[str], d.pop("equivalent_to", UNSET))
+
         revision_view = cls(
             children=children,
             diff_to_baseline=diff_to_baseline,
             revision=revision,
             run_ids=run_ids,
             stats_to_baseline=stats_to_baseline,
+            equivalent_to=equivalent_to,
         )
 
         revision_view.additional_properties = d

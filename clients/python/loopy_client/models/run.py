@@ -44,6 +44,7 @@ class Run:
         worker_id (None | str):
         evaluation_id (None | str | Unset):
         request_id (None | str | Unset):
+        token_budget (int | Unset):  Default: 0.
     """
 
     agent_id: str
@@ -67,6 +68,7 @@ class Run:
     worker_id: None | str
     evaluation_id: None | str | Unset = UNSET
     request_id: None | str | Unset = UNSET
+    token_budget: int | Unset = 0
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -144,6 +146,8 @@ class Run:
         else:
             request_id = self.request_id
 
+        token_budget = self.token_budget
+
         field_dict: dict[str, Any] = {}
         field_dict.update(self.additional_properties)
         field_dict.update(
@@ -173,6 +177,8 @@ class Run:
             field_dict["evaluation_id"] = evaluation_id
         if request_id is not UNSET:
             field_dict["request_id"] = request_id
+        if token_budget is not UNSET:
+            field_dict["token_budget"] = token_budget
 
         return field_dict
 
@@ -312,6 +318,8 @@ class Run:
 
         request_id = _parse_request_id(d.pop("request_id", UNSET))
 
+        token_budget = d.pop("token_budget", UNSET)
+
         run = cls(
             agent_id=agent_id,
             attempt=attempt,
@@ -334,6 +342,7 @@ class Run:
             worker_id=worker_id,
             evaluation_id=evaluation_id,
             request_id=request_id,
+            token_budget=token_budget,
         )
 
         run.additional_properties = d

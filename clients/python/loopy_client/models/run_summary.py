@@ -31,6 +31,7 @@ class RunSummary:
         peak_memory_mb (float | Unset):  Default: 0.0.
         reported (ReportedFigures | Unset):
         sandbox (str | Unset):  Default: ''.
+        speed_probe (float | None | Unset):
         total_seconds (float | Unset):  Default: 0.0.
         total_tokens (int | Unset):  Default: 0.
         training_seconds (float | Unset):  Default: 0.0.
@@ -47,6 +48,7 @@ class RunSummary:
     peak_memory_mb: float | Unset = 0.0
     reported: ReportedFigures | Unset = UNSET
     sandbox: str | Unset = ""
+    speed_probe: float | None | Unset = UNSET
     total_seconds: float | Unset = 0.0
     total_tokens: int | Unset = 0
     training_seconds: float | Unset = 0.0
@@ -84,6 +86,12 @@ class RunSummary:
 
         sandbox = self.sandbox
 
+        speed_probe: float | None | Unset
+        if isinstance(self.speed_probe, Unset):
+            speed_probe = UNSET
+        else:
+            speed_probe = self.speed_probe
+
         total_seconds = self.total_seconds
 
         total_tokens = self.total_tokens
@@ -119,6 +127,8 @@ class RunSummary:
             field_dict["reported"] = reported
         if sandbox is not UNSET:
             field_dict["sandbox"] = sandbox
+        if speed_probe is not UNSET:
+            field_dict["speed_probe"] = speed_probe
         if total_seconds is not UNSET:
             field_dict["total_seconds"] = total_seconds
         if total_tokens is not UNSET:
@@ -179,6 +189,15 @@ class RunSummary:
 
         sandbox = d.pop("sandbox", UNSET)
 
+        def _parse_speed_probe(data: object) -> float | None | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            return cast(float | None | Unset, data)
+
+        speed_probe = _parse_speed_probe(d.pop("speed_probe", UNSET))
+
         total_seconds = d.pop("total_seconds", UNSET)
 
         total_tokens = d.pop("total_tokens", UNSET)
@@ -205,6 +224,7 @@ class RunSummary:
             peak_memory_mb=peak_memory_mb,
             reported=reported,
             sandbox=sandbox,
+            speed_probe=speed_probe,
             total_seconds=total_seconds,
             total_tokens=total_tokens,
             training_seconds=training_seconds,

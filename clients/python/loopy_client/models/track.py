@@ -7,10 +7,12 @@ from typing import TYPE_CHECKING, Any, Self, TypeVar, cast
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
+from ..models.budget_kind import BudgetKind
 from ..types import UNSET, Unset
 
 if TYPE_CHECKING:
     from ..models.decision_policy import DecisionPolicy
+    from ..models.error_budget import ErrorBudget
 
 
 T = TypeVar("T", bound="Track")
@@ -37,7 +39,11 @@ class Track:
         program (str):
         time_budget_s (float):
         update_time (datetime.datetime):
+        budget_kind (BudgetKind | Unset):
+        error_budget (ErrorBudget | None | Unset):
+        fdr_tests (int | Unset):  Default: 0.
         head_version (int | Unset):  Default: 0.
+        token_budget (int | Unset):  Default: 0.
     """
 
     allowed_imports: list[str]
@@ -57,10 +63,16 @@ class Track:
     program: str
     time_budget_s: float
     update_time: datetime.datetime
+    budget_kind: BudgetKind | Unset = UNSET
+    error_budget: ErrorBudget | None | Unset = UNSET
+    fdr_tests: int | Unset = 0
     head_version: int | Unset = 0
+    token_budget: int | Unset = 0
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
+        from ..models.error_budget import ErrorBudget
+
         allowed_imports = self.allowed_imports
 
         baseline_revision = self.baseline_revision
@@ -97,7 +109,23 @@ class Track:
 
         update_time = self.update_time.isoformat()
 
+        budget_kind: str | Unset = UNSET
+        if not isinstance(self.budget_kind, Unset):
+            budget_kind = self.budget_kind.value
+
+        error_budget: dict[str, Any] | None | Unset
+        if isinstance(self.error_budget, Unset):
+            error_budget = UNSET
+        elif isinstance(self.error_budget, ErrorBudget):
+            error_budget = self.error_budget.to_dict()
+        else:
+            error_budget = self.error_budget
+
+        fdr_tests = self.fdr_tests
+
         head_version = self.head_version
+
+        token_budget = self.token_budget
 
         field_dict: dict[str, Any] = {}
         field_dict.update(self.additional_properties)
@@ -122,14 +150,23 @@ class Track:
                 "update_time": update_time,
             }
         )
+        if budget_kind is not UNSET:
+            field_dict["budget_kind"] = budget_kind
+        if error_budget is not UNSET:
+            field_dict["error_budget"] = error_budget
+        if fdr_tests is not UNSET:
+            field_dict["fdr_tests"] = fdr_tests
         if head_version is not UNSET:
             field_dict["head_version"] = head_version
+        if token_budget is not UNSET:
+            field_dict["token_budget"] = token_budget
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         from ..models.decision_policy import DecisionPolicy
+        from ..models.error_budget import ErrorBudget
 
         d = dict(src_dict)
         allowed_imports = cast(list[str], d.pop("allowed_imports"))
@@ -176,7 +213,35 @@ class Track:
 
         update_time = datetime.datetime.fromisoformat(d.pop("update_time"))
 
+        _budget_kind = d.pop("budget_kind", UNSET)
+        budget_kind: BudgetKind | Unset
+        if isinstance(_budget_kind, Unset):
+            budget_kind = UNSET
+        else:
+            budget_kind = BudgetKind(_budget_kind)
+
+        def _parse_error_budget(data: object) -> ErrorBudget | None | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            try:
+                if not isinstance(data, dict):
+                    raise TypeError()
+                error_budget_type_0 = ErrorBudget.from_dict(data)
+
+                return error_budget_type_0
+            except (TypeError, ValueError, AttributeError, KeyError):
+                pass
+            return cast(ErrorBudget | None | Unset, data)
+
+        error_budget = _parse_error_budget(d.pop("error_budget", UNSET))
+
+        fdr_tests = d.pop("fdr_tests", UNSET)
+
         head_version = d.pop("head_version", UNSET)
+
+        token_budget = d.pop("token_budget", UNSET)
 
         track = cls(
             allowed_imports=allowed_imports,
@@ -196,7 +261,11 @@ class Track:
             program=program,
             time_budget_s=time_budget_s,
             update_time=update_time,
+            budget_kind=budget_kind,
+            error_budget=error_budget,
+            fdr_tests=fdr_tests,
             head_version=head_version,
+            token_budget=token_budget,
         )
 
         track.additional_properties = d

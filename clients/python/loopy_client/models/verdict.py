@@ -2,7 +2,9 @@ from enum import StrEnum
 
 
 class Verdict(StrEnum):
+    CONFOUNDED = "CONFOUNDED"
     DISCARD = "DISCARD"
+    EQUIVALENT = "EQUIVALENT"
     INCONCLUSIVE = "INCONCLUSIVE"
     KEEP = "KEEP"
 

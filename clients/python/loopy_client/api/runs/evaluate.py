@@ -97,13 +97,18 @@ def sync_detailed(
 ) -> Response[Evaluation | Problem]:
     """Evaluate a run against the head (keep or discard?)
 
-     A decision-grade judgement of a finished run against a reference (default:
-    the track head). Launches replicate runs with other seeds as needed, so the
-    evaluation is PENDING until they finish; poll GetEvaluation. When DONE it
-    has both sides' means and standard deviations, the delta (positive = the
-    candidate is better), a z-score against the measured noise and a verdict:
-    KEEP (then PromoteRun, unless the policy auto-promotes), DISCARD or
-    INCONCLUSIVE. Send `{}` for the defaults. Idempotent by `request_id`.
+     A decision-grade judgement of a run against a reference (default: the track
+    head). Runs *pairs*: candidate and reference with the same seed, dispatched
+    together, `replicates` pairs a round, until an anytime-valid e-value is
+    decisive or `max_pairs` is reached; PENDING meanwhile (the SDK's
+    `wait_for_evaluation` waits for you). When DONE it has the pairs, the mean
+    paired gain (`delta`, positive = the candidate is better) with its interval,
+    the e-value and the threshold from the track's error budget (LORD++), both
+    sides' machine speeds and a verdict: KEEP (then PromoteRun, unless the policy
+    auto-promotes), DISCARD, INCONCLUSIVE, CONFOUNDED (the sides ran at different
+    machine speeds: evaluate later) or EQUIVALENT (same code once comments and
+    formatting are dropped; answered at once without a run). Send `{}` for the
+    defaults. Idempotent by `request_id`.
 
     Args:
         run (str): Run id, as returned by LaunchRun or ListRuns.
@@ -137,13 +142,18 @@ def sync(
 ) -> Evaluation | Problem | None:
     """Evaluate a run against the head (keep or discard?)
 
-     A decision-grade judgement of a finished run against a reference (default:
-    the track head). Launches replicate runs with other seeds as needed, so the
-    evaluation is PENDING until they finish; poll GetEvaluation. When DONE it
-    has both sides' means and standard deviations, the delta (positive = the
-    candidate is better), a z-score against the measured noise and a verdict:
-    KEEP (then PromoteRun, unless the policy auto-promotes), DISCARD or
-    INCONCLUSIVE. Send `{}` for the defaults. Idempotent by `request_id`.
+     A decision-grade judgement of a run against a reference (default: the track
+    head). Runs *pairs*: candidate and reference with the same seed, dispatched
+    together, `replicates` pairs a round, until an anytime-valid e-value is
+    decisive or `max_pairs` is reached; PENDING meanwhile (the SDK's
+    `wait_for_evaluation` waits for you). When DONE it has the pairs, the mean
+    paired gain (`delta`, positive = the candidate is better) with its interval,
+    the e-value and the threshold from the track's error budget (LORD++), both
+    sides' machine speeds and a verdict: KEEP (then PromoteRun, unless the policy
+    auto-promotes), DISCARD, INCONCLUSIVE, CONFOUNDED (the sides ran at different
+    machine speeds: evaluate later) or EQUIVALENT (same code once comments and
+    formatting are dropped; answered at once without a run). Send `{}` for the
+    defaults. Idempotent by `request_id`.
 
     Args:
         run (str): Run id, as returned by LaunchRun or ListRuns.
@@ -172,13 +182,18 @@ async def asyncio_detailed(
 ) -> Response[Evaluation | Problem]:
     """Evaluate a run against the head (keep or discard?)
 
-     A decision-grade judgement of a finished run against a reference (default:
-    the track head). Launches replicate runs with other seeds as needed, so the
-    evaluation is PENDING until they finish; poll GetEvaluation. When DONE it
-    has both sides' means and standard deviations, the delta (positive = the
-    candidate is better), a z-score against the measured noise and a verdict:
-    KEEP (then PromoteRun, unless the policy auto-promotes), DISCARD or
-    INCONCLUSIVE. Send `{}` for the defaults. Idempotent by `request_id`.
+     A decision-grade judgement of a run against a reference (default: the track
+    head). Runs *pairs*: candidate and reference with the same seed, dispatched
+    together, `replicates` pairs a round, until an anytime-valid e-value is
+    decisive or `max_pairs` is reached; PENDING meanwhile (the SDK's
+    `wait_for_evaluation` waits for you). When DONE it has the pairs, the mean
+    paired gain (`delta`, positive = the candidate is better) with its interval,
+    the e-value and the threshold from the track's error budget (LORD++), both
+    sides' machine speeds and a verdict: KEEP (then PromoteRun, unless the policy
+    auto-promotes), DISCARD, INCONCLUSIVE, CONFOUNDED (the sides ran at different
+    machine speeds: evaluate later) or EQUIVALENT (same code once comments and
+    formatting are dropped; answered at once without a run). Send `{}` for the
+    defaults. Idempotent by `request_id`.
 
     Args:
         run (str): Run id, as returned by LaunchRun or ListRuns.
@@ -210,13 +225,18 @@ async def asyncio(
 ) -> Evaluation | Problem | None:
     """Evaluate a run against the head (keep or discard?)
 
-     A decision-grade judgement of a finished run against a reference (default:
-    the track head). Launches replicate runs with other seeds as needed, so the
-    evaluation is PENDING until they finish; poll GetEvaluation. When DONE it
-    has both sides' means and standard deviations, the delta (positive = the
-    candidate is better), a z-score against the measured noise and a verdict:
-    KEEP (then PromoteRun, unless the policy auto-promotes), DISCARD or
-    INCONCLUSIVE. Send `{}` for the defaults. Idempotent by `request_id`.
+     A decision-grade judgement of a run against a reference (default: the track
+    head). Runs *pairs*: candidate and reference with the same seed, dispatched
+    together, `replicates` pairs a round, until an anytime-valid e-value is
+    decisive or `max_pairs` is reached; PENDING meanwhile (the SDK's
+    `wait_for_evaluation` waits for you). When DONE it has the pairs, the mean
+    paired gain (`delta`, positive = the candidate is better) with its interval,
+    the e-value and the threshold from the track's error budget (LORD++), both
+    sides' machine speeds and a verdict: KEEP (then PromoteRun, unless the policy
+    auto-promotes), DISCARD, INCONCLUSIVE, CONFOUNDED (the sides ran at different
+    machine speeds: evaluate later) or EQUIVALENT (same code once comments and
+    formatting are dropped; answered at once without a run). Send `{}` for the
+    defaults. Idempotent by `request_id`.
 
     Args:
         run (str): Run id, as returned by LaunchRun or ListRuns.

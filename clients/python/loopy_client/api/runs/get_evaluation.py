@@ -80,8 +80,9 @@ def sync_detailed(
 ) -> Response[Evaluation | Problem]:
     """Get an evaluation
 
-     An evaluation's state (PENDING, DONE, FAILED) and, when DONE, its statistics
-    and verdict (KEEP, DISCARD or INCONCLUSIVE).
+     An evaluation's state (PENDING, DONE, FAILED), the pairs so far, `reason`
+    and, when DONE, its statistics and verdict (KEEP, DISCARD, INCONCLUSIVE,
+    CONFOUNDED or EQUIVALENT).
 
     Args:
         run (str): Run id, as returned by LaunchRun or ListRuns.
@@ -115,8 +116,9 @@ def sync(
 ) -> Evaluation | Problem | None:
     """Get an evaluation
 
-     An evaluation's state (PENDING, DONE, FAILED) and, when DONE, its statistics
-    and verdict (KEEP, DISCARD or INCONCLUSIVE).
+     An evaluation's state (PENDING, DONE, FAILED), the pairs so far, `reason`
+    and, when DONE, its statistics and verdict (KEEP, DISCARD, INCONCLUSIVE,
+    CONFOUNDED or EQUIVALENT).
 
     Args:
         run (str): Run id, as returned by LaunchRun or ListRuns.
@@ -145,8 +147,9 @@ async def asyncio_detailed(
 ) -> Response[Evaluation | Problem]:
     """Get an evaluation
 
-     An evaluation's state (PENDING, DONE, FAILED) and, when DONE, its statistics
-    and verdict (KEEP, DISCARD or INCONCLUSIVE).
+     An evaluation's state (PENDING, DONE, FAILED), the pairs so far, `reason`
+    and, when DONE, its statistics and verdict (KEEP, DISCARD, INCONCLUSIVE,
+    CONFOUNDED or EQUIVALENT).
 
     Args:
         run (str): Run id, as returned by LaunchRun or ListRuns.
@@ -178,8 +181,9 @@ async def asyncio(
 ) -> Evaluation | Problem | None:
     """Get an evaluation
 
-     An evaluation's state (PENDING, DONE, FAILED) and, when DONE, its statistics
-    and verdict (KEEP, DISCARD or INCONCLUSIVE).
+     An evaluation's state (PENDING, DONE, FAILED), the pairs so far, `reason`
+    and, when DONE, its statistics and verdict (KEEP, DISCARD, INCONCLUSIVE,
+    CONFOUNDED or EQUIVALENT).
 
     Args:
         run (str): Run id, as returned by LaunchRun or ListRuns.

@@ -99,10 +99,14 @@ def sync_detailed(
 
      Make the run's revision the new head of the track (a compare-and-swap).
 
-    `expected_head_revision` defaults to the revision the run's edit was based
-    on. If another agent advanced the head first, the answer is 409 with the
-    current head in `details`: rebase your idea on it (ProposeEdit), run and
-    evaluate again. 412 when the run did not succeed. Returns the updated track.
+    The head moves on evidence only: the run's revision needs a finished
+    evaluation with verdict KEEP against the current head (`evaluation_id`
+    picks one; default: the newest). Without one the answer is 412 with the
+    evaluations found in `details`. An admin may pass `force: true` with a
+    `reason` instead; every change is recorded (ListHeadChanges). If another
+    agent advanced the head first, the answer is 409 with the current head in
+    `details`: rebase your idea on it (ProposeEdit), run and evaluate again.
+    Returns the updated track.
 
     Args:
         track (str): Track id, e.g. `baseline-cpu` (see ListTracks).
@@ -138,10 +142,14 @@ def sync(
 
      Make the run's revision the new head of the track (a compare-and-swap).
 
-    `expected_head_revision` defaults to the revision the run's edit was based
-    on. If another agent advanced the head first, the answer is 409 with the
-    current head in `details`: rebase your idea on it (ProposeEdit), run and
-    evaluate again. 412 when the run did not succeed. Returns the updated track.
+    The head moves on evidence only: the run's revision needs a finished
+    evaluation with verdict KEEP against the current head (`evaluation_id`
+    picks one; default: the newest). Without one the answer is 412 with the
+    evaluations found in `details`. An admin may pass `force: true` with a
+    `reason` instead; every change is recorded (ListHeadChanges). If another
+    agent advanced the head first, the answer is 409 with the current head in
+    `details`: rebase your idea on it (ProposeEdit), run and evaluate again.
+    Returns the updated track.
 
     Args:
         track (str): Track id, e.g. `baseline-cpu` (see ListTracks).
@@ -172,10 +180,14 @@ async def asyncio_detailed(
 
      Make the run's revision the new head of the track (a compare-and-swap).
 
-    `expected_head_revision` defaults to the revision the run's edit was based
-    on. If another agent advanced the head first, the answer is 409 with the
-    current head in `details`: rebase your idea on it (ProposeEdit), run and
-    evaluate again. 412 when the run did not succeed. Returns the updated track.
+    The head moves on evidence only: the run's revision needs a finished
+    evaluation with verdict KEEP against the current head (`evaluation_id`
+    picks one; default: the newest). Without one the answer is 412 with the
+    evaluations found in `details`. An admin may pass `force: true` with a
+    `reason` instead; every change is recorded (ListHeadChanges). If another
+    agent advanced the head first, the answer is 409 with the current head in
+    `details`: rebase your idea on it (ProposeEdit), run and evaluate again.
+    Returns the updated track.
 
     Args:
         track (str): Track id, e.g. `baseline-cpu` (see ListTracks).
@@ -209,10 +221,14 @@ async def asyncio(
 
      Make the run's revision the new head of the track (a compare-and-swap).
 
-    `expected_head_revision` defaults to the revision the run's edit was based
-    on. If another agent advanced the head first, the answer is 409 with the
-    current head in `details`: rebase your idea on it (ProposeEdit), run and
-    evaluate again. 412 when the run did not succeed. Returns the updated track.
+    The head moves on evidence only: the run's revision needs a finished
+    evaluation with verdict KEEP against the current head (`evaluation_id`
+    picks one; default: the newest). Without one the answer is 412 with the
+    evaluations found in `details`. An admin may pass `force: true` with a
+    `reason` instead; every change is recorded (ListHeadChanges). If another
+    agent advanced the head first, the answer is 409 with the current head in
+    `details`: rebase your idea on it (ProposeEdit), run and evaluate again.
+    Returns the updated track.
 
     Args:
         track (str): Track id, e.g. `baseline-cpu` (see ListTracks).

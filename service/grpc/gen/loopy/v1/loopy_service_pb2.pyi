@@ -90,6 +90,8 @@ class CreateTrackRequest(_message.Message):
     POLICY_FIELD_NUMBER: _builtins.int
     ALLOWED_IMPORTS_FIELD_NUMBER: _builtins.int
     REQUEST_ID_FIELD_NUMBER: _builtins.int
+    BUDGET_KIND_FIELD_NUMBER: _builtins.int
+    TOKEN_BUDGET_FIELD_NUMBER: _builtins.int
     track_id: _builtins.str
     """[a-z0-9-]{3,63}"""
     harness_id: _builtins.str
@@ -104,6 +106,10 @@ class CreateTrackRequest(_message.Message):
     time_budget_s: _builtins.float
     """Default: the harness budget."""
     request_id: _builtins.str
+    budget_kind: _resources_pb2.BudgetKind.ValueType
+    """UNSPECIFIED: WALL_SECONDS."""
+    token_budget: _builtins.int
+    """Training tokens per run (required with TOKENS)."""
     @_builtins.property
     def policy(self) -> _resources_pb2.DecisionPolicy:
         """Unset fields take the defaults."""
@@ -126,10 +132,12 @@ class CreateTrackRequest(_message.Message):
         policy: _resources_pb2.DecisionPolicy | None = ...,
         allowed_imports: _abc.Iterable[_builtins.str] | None = ...,
         request_id: _builtins.str = ...,
+        budget_kind: _resources_pb2.BudgetKind.ValueType = ...,
+        token_budget: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_baseline_source", b"_baseline_source", "_program", b"_program", "_time_budget_s", b"_time_budget_s", "baseline_source", b"baseline_source", "policy", b"policy", "program", b"program", "time_budget_s", b"time_budget_s"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_baseline_source", b"_baseline_source", "_program", b"_program", "_time_budget_s", b"_time_budget_s", "allowed_imports", b"allowed_imports", "baseline_source", b"baseline_source", "description", b"description", "device_class", b"device_class", "display_name", b"display_name", "harness_id", b"harness_id", "policy", b"policy", "program", b"program", "request_id", b"request_id", "time_budget_s", b"time_budget_s", "track_id", b"track_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_baseline_source", b"_baseline_source", "_program", b"_program", "_time_budget_s", b"_time_budget_s", "allowed_imports", b"allowed_imports", "baseline_source", b"baseline_source", "budget_kind", b"budget_kind", "description", b"description", "device_class", b"device_class", "display_name", b"display_name", "harness_id", b"harness_id", "policy", b"policy", "program", b"program", "request_id", b"request_id", "time_budget_s", b"time_budget_s", "token_budget", b"token_budget", "track_id", b"track_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__baseline_source: _TypeAlias = _typing.Literal["baseline_source"]  # noqa: Y015
     _WhichOneofArgType__baseline_source: _TypeAlias = _typing.Literal["_baseline_source", b"_baseline_source"]  # noqa: Y015
@@ -308,6 +316,7 @@ class ProposeEditResponse(_message.Message):
     ALREADY_EXISTS_FIELD_NUMBER: _builtins.int
     REBASED_FIELD_NUMBER: _builtins.int
     EXISTING_RUN_IDS_FIELD_NUMBER: _builtins.int
+    EQUIVALENT_TO_FIELD_NUMBER: _builtins.int
     proposal_id: _builtins.str
     already_exists: _builtins.bool
     """Identical source was proposed before: nothing new was made."""
@@ -319,6 +328,12 @@ class ProposeEditResponse(_message.Message):
     def existing_run_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """Runs of the revision when it already existed."""
 
+    @_builtins.property
+    def equivalent_to(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Other revisions with the same behaviour (same AST without comments,
+        docstrings and formatting).
+        """
+
     def __init__(
         self,
         *,
@@ -327,10 +342,11 @@ class ProposeEditResponse(_message.Message):
         already_exists: _builtins.bool = ...,
         rebased: _builtins.bool = ...,
         existing_run_ids: _abc.Iterable[_builtins.str] | None = ...,
+        equivalent_to: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["revision", b"revision"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["already_exists", b"already_exists", "existing_run_ids", b"existing_run_ids", "proposal_id", b"proposal_id", "rebased", b"rebased", "revision", b"revision"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["already_exists", b"already_exists", "equivalent_to", b"equivalent_to", "existing_run_ids", b"existing_run_ids", "proposal_id", b"proposal_id", "rebased", b"rebased", "revision", b"revision"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -364,6 +380,7 @@ class GetRevisionResponse(_message.Message):
     STATS_TO_BASELINE_FIELD_NUMBER: _builtins.int
     CHILDREN_FIELD_NUMBER: _builtins.int
     RUN_IDS_FIELD_NUMBER: _builtins.int
+    EQUIVALENT_TO_FIELD_NUMBER: _builtins.int
     diff_to_baseline: _builtins.str
     @_builtins.property
     def revision(self) -> _resources_pb2.Revision: ...
@@ -375,6 +392,10 @@ class GetRevisionResponse(_message.Message):
 
     @_builtins.property
     def run_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    @_builtins.property
+    def equivalent_to(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Other revisions with the same behaviour."""
+
     def __init__(
         self,
         *,
@@ -383,10 +404,11 @@ class GetRevisionResponse(_message.Message):
         stats_to_baseline: _resources_pb2.DiffStats | None = ...,
         children: _abc.Iterable[_builtins.str] | None = ...,
         run_ids: _abc.Iterable[_builtins.str] | None = ...,
+        equivalent_to: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["revision", b"revision", "stats_to_baseline", b"stats_to_baseline"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["children", b"children", "diff_to_baseline", b"diff_to_baseline", "revision", b"revision", "run_ids", b"run_ids", "stats_to_baseline", b"stats_to_baseline"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["children", b"children", "diff_to_baseline", b"diff_to_baseline", "equivalent_to", b"equivalent_to", "revision", b"revision", "run_ids", b"run_ids", "stats_to_baseline", b"stats_to_baseline"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -861,12 +883,15 @@ class EvaluateRequest(_message.Message):
     REFERENCE_RUN_ID_FIELD_NUMBER: _builtins.int
     REPLICATES_FIELD_NUMBER: _builtins.int
     REQUEST_ID_FIELD_NUMBER: _builtins.int
+    MAX_PAIRS_FIELD_NUMBER: _builtins.int
     run_id: _builtins.str
     reference_run_id: _builtins.str
     """Default: the track head's run(s)."""
     replicates: _builtins.int
-    """Default: the track policy."""
+    """Pairs per round. Default: the track policy."""
     request_id: _builtins.str
+    max_pairs: _builtins.int
+    """The most pairs. Default: the track policy."""
     def __init__(
         self,
         *,
@@ -874,15 +899,20 @@ class EvaluateRequest(_message.Message):
         reference_run_id: _builtins.str | None = ...,
         replicates: _builtins.int | None = ...,
         request_id: _builtins.str = ...,
+        max_pairs: _builtins.int | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_reference_run_id", b"_reference_run_id", "_replicates", b"_replicates", "reference_run_id", b"reference_run_id", "replicates", b"replicates"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_max_pairs", b"_max_pairs", "_reference_run_id", b"_reference_run_id", "_replicates", b"_replicates", "max_pairs", b"max_pairs", "reference_run_id", b"reference_run_id", "replicates", b"replicates"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_reference_run_id", b"_reference_run_id", "_replicates", b"_replicates", "reference_run_id", b"reference_run_id", "replicates", b"replicates", "request_id", b"request_id", "run_id", b"run_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_max_pairs", b"_max_pairs", "_reference_run_id", b"_reference_run_id", "_replicates", b"_replicates", "max_pairs", b"max_pairs", "reference_run_id", b"reference_run_id", "replicates", b"replicates", "request_id", b"request_id", "run_id", b"run_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__max_pairs: _TypeAlias = _typing.Literal["max_pairs"]  # noqa: Y015
+    _WhichOneofArgType__max_pairs: _TypeAlias = _typing.Literal["_max_pairs", b"_max_pairs"]  # noqa: Y015
     _WhichOneofReturnType__reference_run_id: _TypeAlias = _typing.Literal["reference_run_id"]  # noqa: Y015
     _WhichOneofArgType__reference_run_id: _TypeAlias = _typing.Literal["_reference_run_id", b"_reference_run_id"]  # noqa: Y015
     _WhichOneofReturnType__replicates: _TypeAlias = _typing.Literal["replicates"]  # noqa: Y015
     _WhichOneofArgType__replicates: _TypeAlias = _typing.Literal["_replicates", b"_replicates"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__max_pairs) -> _WhichOneofReturnType__max_pairs | None: ...
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__reference_run_id) -> _WhichOneofReturnType__reference_run_id | None: ...
     @_typing.overload
@@ -959,23 +989,40 @@ class PromoteRunRequest(_message.Message):
     TRACK_ID_FIELD_NUMBER: _builtins.int
     RUN_ID_FIELD_NUMBER: _builtins.int
     EXPECTED_HEAD_REVISION_FIELD_NUMBER: _builtins.int
+    EVALUATION_ID_FIELD_NUMBER: _builtins.int
+    FORCE_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
     track_id: _builtins.str
     run_id: _builtins.str
     expected_head_revision: _builtins.str
     """Compare-and-swap: the head you believe is current. Default: the run's base."""
+    evaluation_id: _builtins.str
+    """The KEEP evaluation. Default: the newest KEEP of the run's revision."""
+    force: _builtins.bool
+    """Admin only: move the head without a KEEP ..."""
+    reason: _builtins.str
+    """... saying why (required with force; recorded)."""
     def __init__(
         self,
         *,
         track_id: _builtins.str = ...,
         run_id: _builtins.str = ...,
         expected_head_revision: _builtins.str | None = ...,
+        evaluation_id: _builtins.str | None = ...,
+        force: _builtins.bool = ...,
+        reason: _builtins.str = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_expected_head_revision", b"_expected_head_revision", "expected_head_revision", b"expected_head_revision"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_evaluation_id", b"_evaluation_id", "_expected_head_revision", b"_expected_head_revision", "evaluation_id", b"evaluation_id", "expected_head_revision", b"expected_head_revision"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_expected_head_revision", b"_expected_head_revision", "expected_head_revision", b"expected_head_revision", "run_id", b"run_id", "track_id", b"track_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_evaluation_id", b"_evaluation_id", "_expected_head_revision", b"_expected_head_revision", "evaluation_id", b"evaluation_id", "expected_head_revision", b"expected_head_revision", "force", b"force", "reason", b"reason", "run_id", b"run_id", "track_id", b"track_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__evaluation_id: _TypeAlias = _typing.Literal["evaluation_id"]  # noqa: Y015
+    _WhichOneofArgType__evaluation_id: _TypeAlias = _typing.Literal["_evaluation_id", b"_evaluation_id"]  # noqa: Y015
     _WhichOneofReturnType__expected_head_revision: _TypeAlias = _typing.Literal["expected_head_revision"]  # noqa: Y015
     _WhichOneofArgType__expected_head_revision: _TypeAlias = _typing.Literal["_expected_head_revision", b"_expected_head_revision"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__evaluation_id) -> _WhichOneofReturnType__evaluation_id | None: ...
+    @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__expected_head_revision) -> _WhichOneofReturnType__expected_head_revision | None: ...
 
 Global___PromoteRunRequest: _TypeAlias = PromoteRunRequest  # noqa: Y015
@@ -999,6 +1046,54 @@ class PromoteRunResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___PromoteRunResponse: _TypeAlias = PromoteRunResponse  # noqa: Y015
+
+@_typing.final
+class ListHeadChangesRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TRACK_ID_FIELD_NUMBER: _builtins.int
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    track_id: _builtins.str
+    page_size: _builtins.int
+    page_token: _builtins.str
+    def __init__(
+        self,
+        *,
+        track_id: _builtins.str = ...,
+        page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["page_size", b"page_size", "page_token", b"page_token", "track_id", b"track_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListHeadChangesRequest: _TypeAlias = ListHeadChangesRequest  # noqa: Y015
+
+@_typing.final
+class ListHeadChangesResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    HEAD_CHANGES_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    next_page_token: _builtins.str
+    @_builtins.property
+    def head_changes(self) -> _containers.RepeatedCompositeFieldContainer[_resources_pb2.HeadChange]: ...
+    def __init__(
+        self,
+        *,
+        head_changes: _abc.Iterable[_resources_pb2.HeadChange] | None = ...,
+        next_page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["head_changes", b"head_changes", "next_page_token", b"next_page_token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListHeadChangesResponse: _TypeAlias = ListHeadChangesResponse  # noqa: Y015
 
 @_typing.final
 class GetLeaderboardRequest(_message.Message):

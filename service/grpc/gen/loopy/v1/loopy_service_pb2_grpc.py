@@ -125,6 +125,11 @@ class LoopyServiceStub:
                 request_serializer=loopy_dot_v1_dot_loopy__service__pb2.PromoteRunRequest.SerializeToString,
                 response_deserializer=loopy_dot_v1_dot_loopy__service__pb2.PromoteRunResponse.FromString,
                 _registered_method=True)
+        self.ListHeadChanges = channel.unary_unary(
+                '/loopy.v1.LoopyService/ListHeadChanges',
+                request_serializer=loopy_dot_v1_dot_loopy__service__pb2.ListHeadChangesRequest.SerializeToString,
+                response_deserializer=loopy_dot_v1_dot_loopy__service__pb2.ListHeadChangesResponse.FromString,
+                _registered_method=True)
         self.GetLeaderboard = channel.unary_unary(
                 '/loopy.v1.LoopyService/GetLeaderboard',
                 request_serializer=loopy_dot_v1_dot_loopy__service__pb2.GetLeaderboardRequest.SerializeToString,
@@ -282,7 +287,15 @@ class LoopyServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def PromoteRun(self, request, context):
-        """Keep a run: advance the track head to its revision (compare-and-swap).
+        """Keep a run: advance the track head to its revision (compare-and-swap). Needs
+        a KEEP evaluation against the current head, or an admin's force with a reason.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListHeadChanges(self, request, context):
+        """Every move of a track's head, oldest first.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -422,6 +435,11 @@ def add_LoopyServiceServicer_to_server(servicer, server):
                     servicer.PromoteRun,
                     request_deserializer=loopy_dot_v1_dot_loopy__service__pb2.PromoteRunRequest.FromString,
                     response_serializer=loopy_dot_v1_dot_loopy__service__pb2.PromoteRunResponse.SerializeToString,
+            ),
+            'ListHeadChanges': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListHeadChanges,
+                    request_deserializer=loopy_dot_v1_dot_loopy__service__pb2.ListHeadChangesRequest.FromString,
+                    response_serializer=loopy_dot_v1_dot_loopy__service__pb2.ListHeadChangesResponse.SerializeToString,
             ),
             'GetLeaderboard': grpc.unary_unary_rpc_method_handler(
                     servicer.GetLeaderboard,
@@ -941,6 +959,33 @@ class LoopyService:
             '/loopy.v1.LoopyService/PromoteRun',
             loopy_dot_v1_dot_loopy__service__pb2.PromoteRunRequest.SerializeToString,
             loopy_dot_v1_dot_loopy__service__pb2.PromoteRunResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListHeadChanges(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/loopy.v1.LoopyService/ListHeadChanges',
+            loopy_dot_v1_dot_loopy__service__pb2.ListHeadChangesRequest.SerializeToString,
+            loopy_dot_v1_dot_loopy__service__pb2.ListHeadChangesResponse.FromString,
             options,
             channel_credentials,
             insecure,

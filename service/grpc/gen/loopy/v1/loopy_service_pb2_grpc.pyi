@@ -85,7 +85,11 @@ class LoopyServiceStub:
     GetEvaluation: _grpc.UnaryUnaryMultiCallable[_loopy_service_pb2.GetEvaluationRequest, _loopy_service_pb2.GetEvaluationResponse]
     """Get an evaluation (PENDING until its replicates finish)."""
     PromoteRun: _grpc.UnaryUnaryMultiCallable[_loopy_service_pb2.PromoteRunRequest, _loopy_service_pb2.PromoteRunResponse]
-    """Keep a run: advance the track head to its revision (compare-and-swap)."""
+    """Keep a run: advance the track head to its revision (compare-and-swap). Needs
+    a KEEP evaluation against the current head, or an admin's force with a reason.
+    """
+    ListHeadChanges: _grpc.UnaryUnaryMultiCallable[_loopy_service_pb2.ListHeadChangesRequest, _loopy_service_pb2.ListHeadChangesResponse]
+    """Every move of a track's head, oldest first."""
     GetLeaderboard: _grpc.UnaryUnaryMultiCallable[_loopy_service_pb2.GetLeaderboardRequest, _loopy_service_pb2.GetLeaderboardResponse]
     """The best revisions of a track by the primary metric."""
     CreateHarness: _grpc.UnaryUnaryMultiCallable[_loopy_service_pb2.CreateHarnessRequest, _loopy_service_pb2.CreateHarnessResponse]
@@ -141,7 +145,11 @@ class LoopyServiceAsyncStub(LoopyServiceStub):
     GetEvaluation: _aio.UnaryUnaryMultiCallable[_loopy_service_pb2.GetEvaluationRequest, _loopy_service_pb2.GetEvaluationResponse]  # type: ignore[assignment]
     """Get an evaluation (PENDING until its replicates finish)."""
     PromoteRun: _aio.UnaryUnaryMultiCallable[_loopy_service_pb2.PromoteRunRequest, _loopy_service_pb2.PromoteRunResponse]  # type: ignore[assignment]
-    """Keep a run: advance the track head to its revision (compare-and-swap)."""
+    """Keep a run: advance the track head to its revision (compare-and-swap). Needs
+    a KEEP evaluation against the current head, or an admin's force with a reason.
+    """
+    ListHeadChanges: _aio.UnaryUnaryMultiCallable[_loopy_service_pb2.ListHeadChangesRequest, _loopy_service_pb2.ListHeadChangesResponse]  # type: ignore[assignment]
+    """Every move of a track's head, oldest first."""
     GetLeaderboard: _aio.UnaryUnaryMultiCallable[_loopy_service_pb2.GetLeaderboardRequest, _loopy_service_pb2.GetLeaderboardResponse]  # type: ignore[assignment]
     """The best revisions of a track by the primary metric."""
     CreateHarness: _aio.UnaryUnaryMultiCallable[_loopy_service_pb2.CreateHarnessRequest, _loopy_service_pb2.CreateHarnessResponse]  # type: ignore[assignment]
@@ -302,7 +310,17 @@ class LoopyServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _loopy_service_pb2.PromoteRunRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_loopy_service_pb2.PromoteRunResponse, _abc.Awaitable[_loopy_service_pb2.PromoteRunResponse]]:
-        """Keep a run: advance the track head to its revision (compare-and-swap)."""
+        """Keep a run: advance the track head to its revision (compare-and-swap). Needs
+        a KEEP evaluation against the current head, or an admin's force with a reason.
+        """
+
+    @_abc_1.abstractmethod
+    def ListHeadChanges(
+        self,
+        request: _loopy_service_pb2.ListHeadChangesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_loopy_service_pb2.ListHeadChangesResponse, _abc.Awaitable[_loopy_service_pb2.ListHeadChangesResponse]]:
+        """Every move of a track's head, oldest first."""
 
     @_abc_1.abstractmethod
     def GetLeaderboard(

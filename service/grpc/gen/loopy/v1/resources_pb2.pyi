@@ -175,6 +175,14 @@ class _VerdictEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Verdict.Value
     """The change does not improve the metric."""
     VERDICT_INCONCLUSIVE: _Verdict.ValueType  # 3
     """Better, but not by more than the noise."""
+    VERDICT_CONFOUNDED: _Verdict.ValueType  # 4
+    """The two sides ran at machine speeds further apart than the probes' noise
+    allows: no decision (see Evaluation.speed).
+    """
+    VERDICT_EQUIVALENT: _Verdict.ValueType  # 5
+    """The candidate's code is the reference's once comments, docstrings and
+    formatting are dropped: answered at once, without a run.
+    """
 
 class Verdict(_Verdict, metaclass=_VerdictEnumTypeWrapper):
     """An evaluation's decision. UNSPECIFIED while the evaluation is pending."""
@@ -186,7 +194,37 @@ VERDICT_DISCARD: Verdict.ValueType  # 2
 """The change does not improve the metric."""
 VERDICT_INCONCLUSIVE: Verdict.ValueType  # 3
 """Better, but not by more than the noise."""
+VERDICT_CONFOUNDED: Verdict.ValueType  # 4
+"""The two sides ran at machine speeds further apart than the probes' noise
+allows: no decision (see Evaluation.speed).
+"""
+VERDICT_EQUIVALENT: Verdict.ValueType  # 5
+"""The candidate's code is the reference's once comments, docstrings and
+formatting are dropped: answered at once, without a run.
+"""
 Global___Verdict: _TypeAlias = Verdict  # noqa: Y015
+
+class _BudgetKind:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _BudgetKindEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_BudgetKind.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    BUDGET_KIND_UNSPECIFIED: _BudgetKind.ValueType  # 0
+    BUDGET_KIND_WALL_SECONDS: _BudgetKind.ValueType  # 1
+    """Training seconds of wall time per run (the default, as autoresearch)."""
+    BUDGET_KIND_TOKENS: _BudgetKind.ValueType  # 2
+    """Training tokens per run: hardware-independent (shared or mixed workers)."""
+
+class BudgetKind(_BudgetKind, metaclass=_BudgetKindEnumTypeWrapper):
+    """What limits each run of a track."""
+
+BUDGET_KIND_UNSPECIFIED: BudgetKind.ValueType  # 0
+BUDGET_KIND_WALL_SECONDS: BudgetKind.ValueType  # 1
+"""Training seconds of wall time per run (the default, as autoresearch)."""
+BUDGET_KIND_TOKENS: BudgetKind.ValueType  # 2
+"""Training tokens per run: hardware-independent (shared or mixed workers)."""
+Global___BudgetKind: _TypeAlias = BudgetKind  # noqa: Y015
 
 class _EvaluationState:
     ValueType = _typing.NewType("ValueType", _builtins.int)
@@ -453,6 +491,9 @@ class DecisionPolicy(_message.Message):
     K_SIGMA_FIELD_NUMBER: _builtins.int
     MIN_DELTA_FIELD_NUMBER: _builtins.int
     AUTO_PROMOTE_FIELD_NUMBER: _builtins.int
+    MAX_PAIRS_FIELD_NUMBER: _builtins.int
+    FDR_ALPHA_FIELD_NUMBER: _builtins.int
+    SPEED_TOLERANCE_FIELD_NUMBER: _builtins.int
     calibration_runs: _builtins.int
     """Baseline seeds run at track creation (default 3)."""
     replicates: _builtins.int
@@ -463,6 +504,12 @@ class DecisionPolicy(_message.Message):
     """... and delta > min_delta (default 0)."""
     auto_promote: _builtins.bool
     """A KEEP advances the head by itself (default false)."""
+    max_pairs: _builtins.int
+    """An evaluation stops after this many pairs at the latest (default 8)."""
+    fdr_alpha: _builtins.float
+    """The track's false-discovery budget, spent by LORD++ (default 0.05)."""
+    speed_tolerance: _builtins.float
+    """Relative machine-speed gap that confounds a comparison (default 0.10)."""
     def __init__(
         self,
         *,
@@ -471,33 +518,165 @@ class DecisionPolicy(_message.Message):
         k_sigma: _builtins.float | None = ...,
         min_delta: _builtins.float | None = ...,
         auto_promote: _builtins.bool | None = ...,
+        max_pairs: _builtins.int | None = ...,
+        fdr_alpha: _builtins.float | None = ...,
+        speed_tolerance: _builtins.float | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_auto_promote", b"_auto_promote", "_calibration_runs", b"_calibration_runs", "_k_sigma", b"_k_sigma", "_min_delta", b"_min_delta", "_replicates", b"_replicates", "auto_promote", b"auto_promote", "calibration_runs", b"calibration_runs", "k_sigma", b"k_sigma", "min_delta", b"min_delta", "replicates", b"replicates"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_auto_promote", b"_auto_promote", "_calibration_runs", b"_calibration_runs", "_fdr_alpha", b"_fdr_alpha", "_k_sigma", b"_k_sigma", "_max_pairs", b"_max_pairs", "_min_delta", b"_min_delta", "_replicates", b"_replicates", "_speed_tolerance", b"_speed_tolerance", "auto_promote", b"auto_promote", "calibration_runs", b"calibration_runs", "fdr_alpha", b"fdr_alpha", "k_sigma", b"k_sigma", "max_pairs", b"max_pairs", "min_delta", b"min_delta", "replicates", b"replicates", "speed_tolerance", b"speed_tolerance"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_auto_promote", b"_auto_promote", "_calibration_runs", b"_calibration_runs", "_k_sigma", b"_k_sigma", "_min_delta", b"_min_delta", "_replicates", b"_replicates", "auto_promote", b"auto_promote", "calibration_runs", b"calibration_runs", "k_sigma", b"k_sigma", "min_delta", b"min_delta", "replicates", b"replicates"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_auto_promote", b"_auto_promote", "_calibration_runs", b"_calibration_runs", "_fdr_alpha", b"_fdr_alpha", "_k_sigma", b"_k_sigma", "_max_pairs", b"_max_pairs", "_min_delta", b"_min_delta", "_replicates", b"_replicates", "_speed_tolerance", b"_speed_tolerance", "auto_promote", b"auto_promote", "calibration_runs", b"calibration_runs", "fdr_alpha", b"fdr_alpha", "k_sigma", b"k_sigma", "max_pairs", b"max_pairs", "min_delta", b"min_delta", "replicates", b"replicates", "speed_tolerance", b"speed_tolerance"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__auto_promote: _TypeAlias = _typing.Literal["auto_promote"]  # noqa: Y015
     _WhichOneofArgType__auto_promote: _TypeAlias = _typing.Literal["_auto_promote", b"_auto_promote"]  # noqa: Y015
     _WhichOneofReturnType__calibration_runs: _TypeAlias = _typing.Literal["calibration_runs"]  # noqa: Y015
     _WhichOneofArgType__calibration_runs: _TypeAlias = _typing.Literal["_calibration_runs", b"_calibration_runs"]  # noqa: Y015
+    _WhichOneofReturnType__fdr_alpha: _TypeAlias = _typing.Literal["fdr_alpha"]  # noqa: Y015
+    _WhichOneofArgType__fdr_alpha: _TypeAlias = _typing.Literal["_fdr_alpha", b"_fdr_alpha"]  # noqa: Y015
     _WhichOneofReturnType__k_sigma: _TypeAlias = _typing.Literal["k_sigma"]  # noqa: Y015
     _WhichOneofArgType__k_sigma: _TypeAlias = _typing.Literal["_k_sigma", b"_k_sigma"]  # noqa: Y015
+    _WhichOneofReturnType__max_pairs: _TypeAlias = _typing.Literal["max_pairs"]  # noqa: Y015
+    _WhichOneofArgType__max_pairs: _TypeAlias = _typing.Literal["_max_pairs", b"_max_pairs"]  # noqa: Y015
     _WhichOneofReturnType__min_delta: _TypeAlias = _typing.Literal["min_delta"]  # noqa: Y015
     _WhichOneofArgType__min_delta: _TypeAlias = _typing.Literal["_min_delta", b"_min_delta"]  # noqa: Y015
     _WhichOneofReturnType__replicates: _TypeAlias = _typing.Literal["replicates"]  # noqa: Y015
     _WhichOneofArgType__replicates: _TypeAlias = _typing.Literal["_replicates", b"_replicates"]  # noqa: Y015
+    _WhichOneofReturnType__speed_tolerance: _TypeAlias = _typing.Literal["speed_tolerance"]  # noqa: Y015
+    _WhichOneofArgType__speed_tolerance: _TypeAlias = _typing.Literal["_speed_tolerance", b"_speed_tolerance"]  # noqa: Y015
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__auto_promote) -> _WhichOneofReturnType__auto_promote | None: ...
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__calibration_runs) -> _WhichOneofReturnType__calibration_runs | None: ...
     @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__fdr_alpha) -> _WhichOneofReturnType__fdr_alpha | None: ...
+    @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__k_sigma) -> _WhichOneofReturnType__k_sigma | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__max_pairs) -> _WhichOneofReturnType__max_pairs | None: ...
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__min_delta) -> _WhichOneofReturnType__min_delta | None: ...
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__replicates) -> _WhichOneofReturnType__replicates | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__speed_tolerance) -> _WhichOneofReturnType__speed_tolerance | None: ...
 
 Global___DecisionPolicy: _TypeAlias = DecisionPolicy  # noqa: Y015
+
+@_typing.final
+class ErrorBudget(_message.Message):
+    """What remains of a track's false-discovery budget (online FDR control)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RULE_FIELD_NUMBER: _builtins.int
+    ALPHA_FIELD_NUMBER: _builtins.int
+    TESTS_FIELD_NUMBER: _builtins.int
+    DISCOVERIES_FIELD_NUMBER: _builtins.int
+    SPENT_FIELD_NUMBER: _builtins.int
+    EARNED_FIELD_NUMBER: _builtins.int
+    REMAINING_FIELD_NUMBER: _builtins.int
+    NEXT_LEVEL_FIELD_NUMBER: _builtins.int
+    rule: _builtins.str
+    """"LORD++"."""
+    alpha: _builtins.float
+    """Target false-discovery rate over the track's whole life."""
+    tests: _builtins.int
+    """Evaluations that drew a level."""
+    discoveries: _builtins.int
+    """Of those, KEEPs."""
+    spent: _builtins.float
+    """Sum of the levels drawn so far."""
+    earned: _builtins.float
+    """Initial wealth plus what the discoveries paid back."""
+    remaining: _builtins.float
+    """earned - spent."""
+    next_level: _builtins.float
+    """The level the next evaluation gets (a KEEP needs e-value >= 1 / level)."""
+    def __init__(
+        self,
+        *,
+        rule: _builtins.str = ...,
+        alpha: _builtins.float = ...,
+        tests: _builtins.int = ...,
+        discoveries: _builtins.int = ...,
+        spent: _builtins.float = ...,
+        earned: _builtins.float = ...,
+        remaining: _builtins.float = ...,
+        next_level: _builtins.float = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["alpha", b"alpha", "discoveries", b"discoveries", "earned", b"earned", "next_level", b"next_level", "remaining", b"remaining", "rule", b"rule", "spent", b"spent", "tests", b"tests"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ErrorBudget: _TypeAlias = ErrorBudget  # noqa: Y015
+
+@_typing.final
+class HeadChange(_message.Message):
+    """One move of a track's head (`tracks/{id}/headChanges/{id}`)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    TRACK_ID_FIELD_NUMBER: _builtins.int
+    HEAD_VERSION_FIELD_NUMBER: _builtins.int
+    FROM_REVISION_FIELD_NUMBER: _builtins.int
+    TO_REVISION_FIELD_NUMBER: _builtins.int
+    RUN_ID_FIELD_NUMBER: _builtins.int
+    EVALUATION_ID_FIELD_NUMBER: _builtins.int
+    AGENT_ID_FIELD_NUMBER: _builtins.int
+    FORCED_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    TIME_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    track_id: _builtins.str
+    head_version: _builtins.int
+    """The track's head_version after this change."""
+    from_revision: _builtins.str
+    """Absent for the track's initial head."""
+    to_revision: _builtins.str
+    run_id: _builtins.str
+    evaluation_id: _builtins.str
+    """The KEEP evaluation that justified it."""
+    agent_id: _builtins.str
+    forced: _builtins.bool
+    """An admin moved the head without a KEEP."""
+    reason: _builtins.str
+    @_builtins.property
+    def time(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+        track_id: _builtins.str = ...,
+        head_version: _builtins.int = ...,
+        from_revision: _builtins.str | None = ...,
+        to_revision: _builtins.str = ...,
+        run_id: _builtins.str | None = ...,
+        evaluation_id: _builtins.str | None = ...,
+        agent_id: _builtins.str = ...,
+        forced: _builtins.bool = ...,
+        reason: _builtins.str = ...,
+        time: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_evaluation_id", b"_evaluation_id", "_from_revision", b"_from_revision", "_run_id", b"_run_id", "evaluation_id", b"evaluation_id", "from_revision", b"from_revision", "run_id", b"run_id", "time", b"time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_evaluation_id", b"_evaluation_id", "_from_revision", b"_from_revision", "_run_id", b"_run_id", "agent_id", b"agent_id", "evaluation_id", b"evaluation_id", "forced", b"forced", "from_revision", b"from_revision", "head_version", b"head_version", "id", b"id", "reason", b"reason", "run_id", b"run_id", "time", b"time", "to_revision", b"to_revision", "track_id", b"track_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__evaluation_id: _TypeAlias = _typing.Literal["evaluation_id"]  # noqa: Y015
+    _WhichOneofArgType__evaluation_id: _TypeAlias = _typing.Literal["_evaluation_id", b"_evaluation_id"]  # noqa: Y015
+    _WhichOneofReturnType__from_revision: _TypeAlias = _typing.Literal["from_revision"]  # noqa: Y015
+    _WhichOneofArgType__from_revision: _TypeAlias = _typing.Literal["_from_revision", b"_from_revision"]  # noqa: Y015
+    _WhichOneofReturnType__run_id: _TypeAlias = _typing.Literal["run_id"]  # noqa: Y015
+    _WhichOneofArgType__run_id: _TypeAlias = _typing.Literal["_run_id", b"_run_id"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__evaluation_id) -> _WhichOneofReturnType__evaluation_id | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__from_revision) -> _WhichOneofReturnType__from_revision | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__run_id) -> _WhichOneofReturnType__run_id | None: ...
+
+Global___HeadChange: _TypeAlias = HeadChange  # noqa: Y015
 
 @_typing.final
 class Track(_message.Message):
@@ -524,6 +703,10 @@ class Track(_message.Message):
     CREATE_TIME_FIELD_NUMBER: _builtins.int
     UPDATE_TIME_FIELD_NUMBER: _builtins.int
     HEAD_VERSION_FIELD_NUMBER: _builtins.int
+    BUDGET_KIND_FIELD_NUMBER: _builtins.int
+    TOKEN_BUDGET_FIELD_NUMBER: _builtins.int
+    FDR_TESTS_FIELD_NUMBER: _builtins.int
+    ERROR_BUDGET_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     id: _builtins.str
     display_name: _builtins.str
@@ -546,6 +729,11 @@ class Track(_message.Message):
     creator_agent_id: _builtins.str
     head_version: _builtins.int
     """Bumped by every promotion."""
+    budget_kind: Global___BudgetKind.ValueType
+    token_budget: _builtins.int
+    """Training tokens per run when budget_kind is TOKENS."""
+    fdr_tests: _builtins.int
+    """Evaluations that have drawn a level from the error budget."""
     @_builtins.property
     def policy(self) -> Global___DecisionPolicy: ...
     @_builtins.property
@@ -556,6 +744,10 @@ class Track(_message.Message):
     def create_time(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
     def update_time(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def error_budget(self) -> Global___ErrorBudget:
+        """What remains of the false-discovery budget."""
+
     def __init__(
         self,
         *,
@@ -578,10 +770,14 @@ class Track(_message.Message):
         create_time: _timestamp_pb2.Timestamp | None = ...,
         update_time: _timestamp_pb2.Timestamp | None = ...,
         head_version: _builtins.int = ...,
+        budget_kind: Global___BudgetKind.ValueType = ...,
+        token_budget: _builtins.int = ...,
+        fdr_tests: _builtins.int = ...,
+        error_budget: Global___ErrorBudget | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_head_run_id", b"_head_run_id", "_noise_std", b"_noise_std", "create_time", b"create_time", "head_run_id", b"head_run_id", "noise_std", b"noise_std", "policy", b"policy", "update_time", b"update_time"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_head_run_id", b"_head_run_id", "_noise_std", b"_noise_std", "create_time", b"create_time", "error_budget", b"error_budget", "head_run_id", b"head_run_id", "noise_std", b"noise_std", "policy", b"policy", "update_time", b"update_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_head_run_id", b"_head_run_id", "_noise_std", b"_noise_std", "allowed_imports", b"allowed_imports", "baseline_revision", b"baseline_revision", "create_time", b"create_time", "creator_agent_id", b"creator_agent_id", "description", b"description", "device_class", b"device_class", "display_name", b"display_name", "harness_id", b"harness_id", "head_revision", b"head_revision", "head_run_id", b"head_run_id", "head_version", b"head_version", "id", b"id", "name", b"name", "noise_samples", b"noise_samples", "noise_std", b"noise_std", "policy", b"policy", "program", b"program", "time_budget_s", b"time_budget_s", "update_time", b"update_time"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_head_run_id", b"_head_run_id", "_noise_std", b"_noise_std", "allowed_imports", b"allowed_imports", "baseline_revision", b"baseline_revision", "budget_kind", b"budget_kind", "create_time", b"create_time", "creator_agent_id", b"creator_agent_id", "description", b"description", "device_class", b"device_class", "display_name", b"display_name", "error_budget", b"error_budget", "fdr_tests", b"fdr_tests", "harness_id", b"harness_id", "head_revision", b"head_revision", "head_run_id", b"head_run_id", "head_version", b"head_version", "id", b"id", "name", b"name", "noise_samples", b"noise_samples", "noise_std", b"noise_std", "policy", b"policy", "program", b"program", "time_budget_s", b"time_budget_s", "token_budget", b"token_budget", "update_time", b"update_time"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__head_run_id: _TypeAlias = _typing.Literal["head_run_id"]  # noqa: Y015
     _WhichOneofArgType__head_run_id: _TypeAlias = _typing.Literal["_head_run_id", b"_head_run_id"]  # noqa: Y015
@@ -682,6 +878,7 @@ class Revision(_message.Message):
     STATS_FIELD_NUMBER: _builtins.int
     REBASED_FIELD_NUMBER: _builtins.int
     CREATE_TIME_FIELD_NUMBER: _builtins.int
+    AST_HASH_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     id: _builtins.str
     """sha256 hex of `source` encoded as UTF-8."""
@@ -696,6 +893,8 @@ class Revision(_message.Message):
     """Unified diff against the parent ("" for a baseline)."""
     rebased: _builtins.bool
     """The edit was made on an older base and merged onto the head."""
+    ast_hash: _builtins.str
+    """sha256 of the code's AST without comments, docstrings and formatting."""
     @_builtins.property
     def stats(self) -> Global___DiffStats: ...
     @_builtins.property
@@ -714,10 +913,11 @@ class Revision(_message.Message):
         stats: Global___DiffStats | None = ...,
         rebased: _builtins.bool = ...,
         create_time: _timestamp_pb2.Timestamp | None = ...,
+        ast_hash: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_parent_id", b"_parent_id", "create_time", b"create_time", "parent_id", b"parent_id", "stats", b"stats"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_parent_id", b"_parent_id", "author_agent_id", b"author_agent_id", "create_time", b"create_time", "description", b"description", "diff_to_parent", b"diff_to_parent", "id", b"id", "name", b"name", "parent_id", b"parent_id", "rebased", b"rebased", "source", b"source", "stats", b"stats", "track_id", b"track_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_parent_id", b"_parent_id", "ast_hash", b"ast_hash", "author_agent_id", b"author_agent_id", "create_time", b"create_time", "description", b"description", "diff_to_parent", b"diff_to_parent", "id", b"id", "name", b"name", "parent_id", b"parent_id", "rebased", b"rebased", "source", b"source", "stats", b"stats", "track_id", b"track_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__parent_id: _TypeAlias = _typing.Literal["parent_id"]  # noqa: Y015
     _WhichOneofArgType__parent_id: _TypeAlias = _typing.Literal["_parent_id", b"_parent_id"]  # noqa: Y015
@@ -1032,6 +1232,7 @@ class RunSummary(_message.Message):
     SANDBOX_FIELD_NUMBER: _builtins.int
     COMPUTE_SECONDS_FIELD_NUMBER: _builtins.int
     REPORTED_FIELD_NUMBER: _builtins.int
+    SPEED_PROBE_FIELD_NUMBER: _builtins.int
     val_bpb: _builtins.float
     """The primary metric (validation bits per byte, lower is better)."""
     training_seconds: _builtins.float
@@ -1054,6 +1255,10 @@ class RunSummary(_message.Message):
     compute_seconds: _builtins.float
     """Charged to the agent's compute quota: training_seconds, or the wall time of a run
     the supervisor had to kill (timeout, cancel, contract violation, divergence).
+    """
+    speed_probe: _builtins.float
+    """Machine speed measured by the worker just before training (GFLOP/s of a
+    fixed benchmark; higher = faster).
     """
     @_builtins.property
     def overhead(self) -> Global___OverheadBreakdown: ...
@@ -1080,17 +1285,22 @@ class RunSummary(_message.Message):
         sandbox: _builtins.str = ...,
         compute_seconds: _builtins.float = ...,
         reported: Global___ReportedFigures | None = ...,
+        speed_probe: _builtins.float | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_mfu_percent", b"_mfu_percent", "_val_bpb", b"_val_bpb", "mfu_percent", b"mfu_percent", "overhead", b"overhead", "reported", b"reported", "val_bpb", b"val_bpb"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_mfu_percent", b"_mfu_percent", "_speed_probe", b"_speed_probe", "_val_bpb", b"_val_bpb", "mfu_percent", b"mfu_percent", "overhead", b"overhead", "reported", b"reported", "speed_probe", b"speed_probe", "val_bpb", b"val_bpb"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_mfu_percent", b"_mfu_percent", "_val_bpb", b"_val_bpb", "artifacts", b"artifacts", "compute_seconds", b"compute_seconds", "device_name", b"device_name", "mfu_percent", b"mfu_percent", "num_params", b"num_params", "num_steps", b"num_steps", "overhead", b"overhead", "peak_memory_mb", b"peak_memory_mb", "reported", b"reported", "sandbox", b"sandbox", "total_seconds", b"total_seconds", "total_tokens", b"total_tokens", "training_seconds", b"training_seconds", "val_bpb", b"val_bpb"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_mfu_percent", b"_mfu_percent", "_speed_probe", b"_speed_probe", "_val_bpb", b"_val_bpb", "artifacts", b"artifacts", "compute_seconds", b"compute_seconds", "device_name", b"device_name", "mfu_percent", b"mfu_percent", "num_params", b"num_params", "num_steps", b"num_steps", "overhead", b"overhead", "peak_memory_mb", b"peak_memory_mb", "reported", b"reported", "sandbox", b"sandbox", "speed_probe", b"speed_probe", "total_seconds", b"total_seconds", "total_tokens", b"total_tokens", "training_seconds", b"training_seconds", "val_bpb", b"val_bpb"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__mfu_percent: _TypeAlias = _typing.Literal["mfu_percent"]  # noqa: Y015
     _WhichOneofArgType__mfu_percent: _TypeAlias = _typing.Literal["_mfu_percent", b"_mfu_percent"]  # noqa: Y015
+    _WhichOneofReturnType__speed_probe: _TypeAlias = _typing.Literal["speed_probe"]  # noqa: Y015
+    _WhichOneofArgType__speed_probe: _TypeAlias = _typing.Literal["_speed_probe", b"_speed_probe"]  # noqa: Y015
     _WhichOneofReturnType__val_bpb: _TypeAlias = _typing.Literal["val_bpb"]  # noqa: Y015
     _WhichOneofArgType__val_bpb: _TypeAlias = _typing.Literal["_val_bpb", b"_val_bpb"]  # noqa: Y015
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__mfu_percent) -> _WhichOneofReturnType__mfu_percent | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__speed_probe) -> _WhichOneofReturnType__speed_probe | None: ...
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__val_bpb) -> _WhichOneofReturnType__val_bpb | None: ...
 
@@ -1124,6 +1334,7 @@ class Run(_message.Message):
     HEARTBEAT_TIME_FIELD_NUMBER: _builtins.int
     REQUEST_ID_FIELD_NUMBER: _builtins.int
     EVALUATION_ID_FIELD_NUMBER: _builtins.int
+    TOKEN_BUDGET_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     id: _builtins.str
     track_id: _builtins.str
@@ -1144,6 +1355,8 @@ class Run(_message.Message):
     request_id: _builtins.str
     evaluation_id: _builtins.str
     """For REPLICATE runs: the evaluation that asked for it."""
+    token_budget: _builtins.int
+    """Training tokens (0: the time budget alone limits training)."""
     @_builtins.property
     def summary(self) -> Global___RunSummary:
         """Set once the run has finished."""
@@ -1181,10 +1394,11 @@ class Run(_message.Message):
         heartbeat_time: _timestamp_pb2.Timestamp | None = ...,
         request_id: _builtins.str | None = ...,
         evaluation_id: _builtins.str | None = ...,
+        token_budget: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_evaluation_id", b"_evaluation_id", "_failure_message", b"_failure_message", "_request_id", b"_request_id", "_worker_id", b"_worker_id", "create_time", b"create_time", "end_time", b"end_time", "evaluation_id", b"evaluation_id", "failure_message", b"failure_message", "heartbeat_time", b"heartbeat_time", "request_id", b"request_id", "start_time", b"start_time", "summary", b"summary", "worker_id", b"worker_id"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_evaluation_id", b"_evaluation_id", "_failure_message", b"_failure_message", "_request_id", b"_request_id", "_worker_id", b"_worker_id", "agent_id", b"agent_id", "attempt", b"attempt", "create_time", b"create_time", "device_class", b"device_class", "end_time", b"end_time", "evaluation_id", b"evaluation_id", "failure_message", b"failure_message", "failure_reason", b"failure_reason", "harness_id", b"harness_id", "heartbeat_time", b"heartbeat_time", "id", b"id", "name", b"name", "purpose", b"purpose", "request_id", b"request_id", "revision_id", b"revision_id", "seed", b"seed", "start_time", b"start_time", "state", b"state", "summary", b"summary", "time_budget_s", b"time_budget_s", "track_id", b"track_id", "worker_id", b"worker_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_evaluation_id", b"_evaluation_id", "_failure_message", b"_failure_message", "_request_id", b"_request_id", "_worker_id", b"_worker_id", "agent_id", b"agent_id", "attempt", b"attempt", "create_time", b"create_time", "device_class", b"device_class", "end_time", b"end_time", "evaluation_id", b"evaluation_id", "failure_message", b"failure_message", "failure_reason", b"failure_reason", "harness_id", b"harness_id", "heartbeat_time", b"heartbeat_time", "id", b"id", "name", b"name", "purpose", b"purpose", "request_id", b"request_id", "revision_id", b"revision_id", "seed", b"seed", "start_time", b"start_time", "state", b"state", "summary", b"summary", "time_budget_s", b"time_budget_s", "token_budget", b"token_budget", "track_id", b"track_id", "worker_id", b"worker_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__evaluation_id: _TypeAlias = _typing.Literal["evaluation_id"]  # noqa: Y015
     _WhichOneofArgType__evaluation_id: _TypeAlias = _typing.Literal["_evaluation_id", b"_evaluation_id"]  # noqa: Y015
@@ -1375,6 +1589,129 @@ class SampleStats(_message.Message):
 Global___SampleStats: _TypeAlias = SampleStats  # noqa: Y015
 
 @_typing.final
+class EvalPair(_message.Message):
+    """Replicate i of each side of an evaluation: same seed, dispatched together."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SEED_FIELD_NUMBER: _builtins.int
+    CANDIDATE_RUN_ID_FIELD_NUMBER: _builtins.int
+    REFERENCE_RUN_ID_FIELD_NUMBER: _builtins.int
+    REUSED_REFERENCE_FIELD_NUMBER: _builtins.int
+    DIFFERENCE_FIELD_NUMBER: _builtins.int
+    CANDIDATE_SPEED_FIELD_NUMBER: _builtins.int
+    REFERENCE_SPEED_FIELD_NUMBER: _builtins.int
+    seed: _builtins.int
+    candidate_run_id: _builtins.str
+    reference_run_id: _builtins.str
+    reused_reference: _builtins.bool
+    """An earlier reference run at a matching machine speed was reused."""
+    difference: _builtins.float
+    """Reference - candidate val_bpb (positive = better); absent while incomplete."""
+    candidate_speed: _builtins.float
+    """Speed probes (GFLOP/s)."""
+    reference_speed: _builtins.float
+    def __init__(
+        self,
+        *,
+        seed: _builtins.int = ...,
+        candidate_run_id: _builtins.str = ...,
+        reference_run_id: _builtins.str = ...,
+        reused_reference: _builtins.bool = ...,
+        difference: _builtins.float | None = ...,
+        candidate_speed: _builtins.float | None = ...,
+        reference_speed: _builtins.float | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_candidate_speed", b"_candidate_speed", "_difference", b"_difference", "_reference_speed", b"_reference_speed", "candidate_speed", b"candidate_speed", "difference", b"difference", "reference_speed", b"reference_speed"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_candidate_speed", b"_candidate_speed", "_difference", b"_difference", "_reference_speed", b"_reference_speed", "candidate_run_id", b"candidate_run_id", "candidate_speed", b"candidate_speed", "difference", b"difference", "reference_run_id", b"reference_run_id", "reference_speed", b"reference_speed", "reused_reference", b"reused_reference", "seed", b"seed"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__candidate_speed: _TypeAlias = _typing.Literal["candidate_speed"]  # noqa: Y015
+    _WhichOneofArgType__candidate_speed: _TypeAlias = _typing.Literal["_candidate_speed", b"_candidate_speed"]  # noqa: Y015
+    _WhichOneofReturnType__difference: _TypeAlias = _typing.Literal["difference"]  # noqa: Y015
+    _WhichOneofArgType__difference: _TypeAlias = _typing.Literal["_difference", b"_difference"]  # noqa: Y015
+    _WhichOneofReturnType__reference_speed: _TypeAlias = _typing.Literal["reference_speed"]  # noqa: Y015
+    _WhichOneofArgType__reference_speed: _TypeAlias = _typing.Literal["_reference_speed", b"_reference_speed"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__candidate_speed) -> _WhichOneofReturnType__candidate_speed | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__difference) -> _WhichOneofReturnType__difference | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__reference_speed) -> _WhichOneofReturnType__reference_speed | None: ...
+
+Global___EvalPair: _TypeAlias = EvalPair  # noqa: Y015
+
+@_typing.final
+class SpeedCheck(_message.Message):
+    """The two sides' machine speeds (worker probes), steps and tokens."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PAIRS_WITH_PROBE_FIELD_NUMBER: _builtins.int
+    SPEED_RATIO_FIELD_NUMBER: _builtins.int
+    RATIO_NOISE_FIELD_NUMBER: _builtins.int
+    TOLERANCE_FIELD_NUMBER: _builtins.int
+    CONFOUNDED_FIELD_NUMBER: _builtins.int
+    CANDIDATE_STEPS_FIELD_NUMBER: _builtins.int
+    REFERENCE_STEPS_FIELD_NUMBER: _builtins.int
+    CANDIDATE_TOKENS_FIELD_NUMBER: _builtins.int
+    REFERENCE_TOKENS_FIELD_NUMBER: _builtins.int
+    pairs_with_probe: _builtins.int
+    speed_ratio: _builtins.float
+    """Geometric mean of candidate / reference speed."""
+    ratio_noise: _builtins.float
+    """Standard error of log(speed_ratio)."""
+    tolerance: _builtins.float
+    confounded: _builtins.bool
+    candidate_steps: _builtins.float
+    reference_steps: _builtins.float
+    candidate_tokens: _builtins.float
+    reference_tokens: _builtins.float
+    def __init__(
+        self,
+        *,
+        pairs_with_probe: _builtins.int = ...,
+        speed_ratio: _builtins.float | None = ...,
+        ratio_noise: _builtins.float | None = ...,
+        tolerance: _builtins.float = ...,
+        confounded: _builtins.bool = ...,
+        candidate_steps: _builtins.float | None = ...,
+        reference_steps: _builtins.float | None = ...,
+        candidate_tokens: _builtins.float | None = ...,
+        reference_tokens: _builtins.float | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_candidate_steps", b"_candidate_steps", "_candidate_tokens", b"_candidate_tokens", "_ratio_noise", b"_ratio_noise", "_reference_steps", b"_reference_steps", "_reference_tokens", b"_reference_tokens", "_speed_ratio", b"_speed_ratio", "candidate_steps", b"candidate_steps", "candidate_tokens", b"candidate_tokens", "ratio_noise", b"ratio_noise", "reference_steps", b"reference_steps", "reference_tokens", b"reference_tokens", "speed_ratio", b"speed_ratio"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_candidate_steps", b"_candidate_steps", "_candidate_tokens", b"_candidate_tokens", "_ratio_noise", b"_ratio_noise", "_reference_steps", b"_reference_steps", "_reference_tokens", b"_reference_tokens", "_speed_ratio", b"_speed_ratio", "candidate_steps", b"candidate_steps", "candidate_tokens", b"candidate_tokens", "confounded", b"confounded", "pairs_with_probe", b"pairs_with_probe", "ratio_noise", b"ratio_noise", "reference_steps", b"reference_steps", "reference_tokens", b"reference_tokens", "speed_ratio", b"speed_ratio", "tolerance", b"tolerance"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__candidate_steps: _TypeAlias = _typing.Literal["candidate_steps"]  # noqa: Y015
+    _WhichOneofArgType__candidate_steps: _TypeAlias = _typing.Literal["_candidate_steps", b"_candidate_steps"]  # noqa: Y015
+    _WhichOneofReturnType__candidate_tokens: _TypeAlias = _typing.Literal["candidate_tokens"]  # noqa: Y015
+    _WhichOneofArgType__candidate_tokens: _TypeAlias = _typing.Literal["_candidate_tokens", b"_candidate_tokens"]  # noqa: Y015
+    _WhichOneofReturnType__ratio_noise: _TypeAlias = _typing.Literal["ratio_noise"]  # noqa: Y015
+    _WhichOneofArgType__ratio_noise: _TypeAlias = _typing.Literal["_ratio_noise", b"_ratio_noise"]  # noqa: Y015
+    _WhichOneofReturnType__reference_steps: _TypeAlias = _typing.Literal["reference_steps"]  # noqa: Y015
+    _WhichOneofArgType__reference_steps: _TypeAlias = _typing.Literal["_reference_steps", b"_reference_steps"]  # noqa: Y015
+    _WhichOneofReturnType__reference_tokens: _TypeAlias = _typing.Literal["reference_tokens"]  # noqa: Y015
+    _WhichOneofArgType__reference_tokens: _TypeAlias = _typing.Literal["_reference_tokens", b"_reference_tokens"]  # noqa: Y015
+    _WhichOneofReturnType__speed_ratio: _TypeAlias = _typing.Literal["speed_ratio"]  # noqa: Y015
+    _WhichOneofArgType__speed_ratio: _TypeAlias = _typing.Literal["_speed_ratio", b"_speed_ratio"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__candidate_steps) -> _WhichOneofReturnType__candidate_steps | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__candidate_tokens) -> _WhichOneofReturnType__candidate_tokens | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__ratio_noise) -> _WhichOneofReturnType__ratio_noise | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__reference_steps) -> _WhichOneofReturnType__reference_steps | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__reference_tokens) -> _WhichOneofReturnType__reference_tokens | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__speed_ratio) -> _WhichOneofReturnType__speed_ratio | None: ...
+
+Global___SpeedCheck: _TypeAlias = SpeedCheck  # noqa: Y015
+
+@_typing.final
 class Evaluation(_message.Message):
     """A decision-grade judgement of a run against a reference
     (`runs/{run}/evaluations/{id}`).
@@ -1401,6 +1738,22 @@ class Evaluation(_message.Message):
     FINISH_TIME_FIELD_NUMBER: _builtins.int
     REQUEST_ID_FIELD_NUMBER: _builtins.int
     SANDBOX_FIELD_NUMBER: _builtins.int
+    AGENT_ID_FIELD_NUMBER: _builtins.int
+    METHOD_FIELD_NUMBER: _builtins.int
+    PAIRS_FIELD_NUMBER: _builtins.int
+    PAIRS_USED_FIELD_NUMBER: _builtins.int
+    MAX_PAIRS_FIELD_NUMBER: _builtins.int
+    PAIRS_PER_ROUND_FIELD_NUMBER: _builtins.int
+    E_VALUE_FIELD_NUMBER: _builtins.int
+    THRESHOLD_FIELD_NUMBER: _builtins.int
+    LEVEL_FIELD_NUMBER: _builtins.int
+    FDR_TEST_INDEX_FIELD_NUMBER: _builtins.int
+    INTERVAL_LOW_FIELD_NUMBER: _builtins.int
+    INTERVAL_HIGH_FIELD_NUMBER: _builtins.int
+    SPEED_FIELD_NUMBER: _builtins.int
+    EQUIVALENT_TO_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    VERSION_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     id: _builtins.str
     run_id: _builtins.str
@@ -1420,6 +1773,30 @@ class Evaluation(_message.Message):
     """"none" when any of its runs ran without the sandbox, "bubblewrap" when all that
     finished were sealed, "" before any finished.
     """
+    agent_id: _builtins.str
+    """Who asked (later rounds are launched on its behalf)."""
+    method: _builtins.str
+    pairs_used: _builtins.int
+    """Complete pairs behind the verdict."""
+    max_pairs: _builtins.int
+    pairs_per_round: _builtins.int
+    e_value: _builtins.float
+    """The mixture likelihood ratio (Bayes factor) of the pairs."""
+    threshold: _builtins.float
+    """KEEP needs e_value >= threshold = 1 / level."""
+    level: _builtins.float
+    """This test's level from the track's error budget."""
+    fdr_test_index: _builtins.int
+    """Its place in the track's sequence of tests."""
+    interval_low: _builtins.float
+    """95 % Student-t interval of the mean paired gain."""
+    interval_high: _builtins.float
+    equivalent_to: _builtins.str
+    """Set with verdict EQUIVALENT: the revision it is equivalent to."""
+    reason: _builtins.str
+    """Why this verdict (or why still pending)."""
+    version: _builtins.int
+    """Compare-and-swap token of the stored evaluation (bumped by every round)."""
     @_builtins.property
     def candidate(self) -> Global___SampleStats: ...
     @_builtins.property
@@ -1434,6 +1811,10 @@ class Evaluation(_message.Message):
     def create_time(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
     def finish_time(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def pairs(self) -> _containers.RepeatedCompositeFieldContainer[Global___EvalPair]: ...
+    @_builtins.property
+    def speed(self) -> Global___SpeedCheck: ...
     def __init__(
         self,
         *,
@@ -1456,29 +1837,73 @@ class Evaluation(_message.Message):
         finish_time: _timestamp_pb2.Timestamp | None = ...,
         request_id: _builtins.str | None = ...,
         sandbox: _builtins.str = ...,
+        agent_id: _builtins.str = ...,
+        method: _builtins.str = ...,
+        pairs: _abc.Iterable[Global___EvalPair] | None = ...,
+        pairs_used: _builtins.int = ...,
+        max_pairs: _builtins.int = ...,
+        pairs_per_round: _builtins.int = ...,
+        e_value: _builtins.float | None = ...,
+        threshold: _builtins.float | None = ...,
+        level: _builtins.float | None = ...,
+        fdr_test_index: _builtins.int | None = ...,
+        interval_low: _builtins.float | None = ...,
+        interval_high: _builtins.float | None = ...,
+        speed: Global___SpeedCheck | None = ...,
+        equivalent_to: _builtins.str | None = ...,
+        reason: _builtins.str = ...,
+        version: _builtins.int = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_delta", b"_delta", "_failure_message", b"_failure_message", "_noise_std", b"_noise_std", "_request_id", b"_request_id", "_z_score", b"_z_score", "candidate", b"candidate", "create_time", b"create_time", "delta", b"delta", "diff_stats", b"diff_stats", "failure_message", b"failure_message", "finish_time", b"finish_time", "noise_std", b"noise_std", "reference", b"reference", "request_id", b"request_id", "z_score", b"z_score"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_delta", b"_delta", "_e_value", b"_e_value", "_equivalent_to", b"_equivalent_to", "_failure_message", b"_failure_message", "_fdr_test_index", b"_fdr_test_index", "_interval_high", b"_interval_high", "_interval_low", b"_interval_low", "_level", b"_level", "_noise_std", b"_noise_std", "_request_id", b"_request_id", "_threshold", b"_threshold", "_z_score", b"_z_score", "candidate", b"candidate", "create_time", b"create_time", "delta", b"delta", "diff_stats", b"diff_stats", "e_value", b"e_value", "equivalent_to", b"equivalent_to", "failure_message", b"failure_message", "fdr_test_index", b"fdr_test_index", "finish_time", b"finish_time", "interval_high", b"interval_high", "interval_low", b"interval_low", "level", b"level", "noise_std", b"noise_std", "reference", b"reference", "request_id", b"request_id", "speed", b"speed", "threshold", b"threshold", "z_score", b"z_score"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_delta", b"_delta", "_failure_message", b"_failure_message", "_noise_std", b"_noise_std", "_request_id", b"_request_id", "_z_score", b"_z_score", "candidate", b"candidate", "create_time", b"create_time", "delta", b"delta", "diff_stats", b"diff_stats", "failure_message", b"failure_message", "finish_time", b"finish_time", "id", b"id", "name", b"name", "noise_std", b"noise_std", "promoted", b"promoted", "reference", b"reference", "replicate_run_ids", b"replicate_run_ids", "request_id", b"request_id", "run_id", b"run_id", "sandbox", b"sandbox", "state", b"state", "track_id", b"track_id", "verdict", b"verdict", "z_score", b"z_score"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_delta", b"_delta", "_e_value", b"_e_value", "_equivalent_to", b"_equivalent_to", "_failure_message", b"_failure_message", "_fdr_test_index", b"_fdr_test_index", "_interval_high", b"_interval_high", "_interval_low", b"_interval_low", "_level", b"_level", "_noise_std", b"_noise_std", "_request_id", b"_request_id", "_threshold", b"_threshold", "_z_score", b"_z_score", "agent_id", b"agent_id", "candidate", b"candidate", "create_time", b"create_time", "delta", b"delta", "diff_stats", b"diff_stats", "e_value", b"e_value", "equivalent_to", b"equivalent_to", "failure_message", b"failure_message", "fdr_test_index", b"fdr_test_index", "finish_time", b"finish_time", "id", b"id", "interval_high", b"interval_high", "interval_low", b"interval_low", "level", b"level", "max_pairs", b"max_pairs", "method", b"method", "name", b"name", "noise_std", b"noise_std", "pairs", b"pairs", "pairs_per_round", b"pairs_per_round", "pairs_used", b"pairs_used", "promoted", b"promoted", "reason", b"reason", "reference", b"reference", "replicate_run_ids", b"replicate_run_ids", "request_id", b"request_id", "run_id", b"run_id", "sandbox", b"sandbox", "speed", b"speed", "state", b"state", "threshold", b"threshold", "track_id", b"track_id", "verdict", b"verdict", "version", b"version", "z_score", b"z_score"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__delta: _TypeAlias = _typing.Literal["delta"]  # noqa: Y015
     _WhichOneofArgType__delta: _TypeAlias = _typing.Literal["_delta", b"_delta"]  # noqa: Y015
+    _WhichOneofReturnType__e_value: _TypeAlias = _typing.Literal["e_value"]  # noqa: Y015
+    _WhichOneofArgType__e_value: _TypeAlias = _typing.Literal["_e_value", b"_e_value"]  # noqa: Y015
+    _WhichOneofReturnType__equivalent_to: _TypeAlias = _typing.Literal["equivalent_to"]  # noqa: Y015
+    _WhichOneofArgType__equivalent_to: _TypeAlias = _typing.Literal["_equivalent_to", b"_equivalent_to"]  # noqa: Y015
     _WhichOneofReturnType__failure_message: _TypeAlias = _typing.Literal["failure_message"]  # noqa: Y015
     _WhichOneofArgType__failure_message: _TypeAlias = _typing.Literal["_failure_message", b"_failure_message"]  # noqa: Y015
+    _WhichOneofReturnType__fdr_test_index: _TypeAlias = _typing.Literal["fdr_test_index"]  # noqa: Y015
+    _WhichOneofArgType__fdr_test_index: _TypeAlias = _typing.Literal["_fdr_test_index", b"_fdr_test_index"]  # noqa: Y015
+    _WhichOneofReturnType__interval_high: _TypeAlias = _typing.Literal["interval_high"]  # noqa: Y015
+    _WhichOneofArgType__interval_high: _TypeAlias = _typing.Literal["_interval_high", b"_interval_high"]  # noqa: Y015
+    _WhichOneofReturnType__interval_low: _TypeAlias = _typing.Literal["interval_low"]  # noqa: Y015
+    _WhichOneofArgType__interval_low: _TypeAlias = _typing.Literal["_interval_low", b"_interval_low"]  # noqa: Y015
+    _WhichOneofReturnType__level: _TypeAlias = _typing.Literal["level"]  # noqa: Y015
+    _WhichOneofArgType__level: _TypeAlias = _typing.Literal["_level", b"_level"]  # noqa: Y015
     _WhichOneofReturnType__noise_std: _TypeAlias = _typing.Literal["noise_std"]  # noqa: Y015
     _WhichOneofArgType__noise_std: _TypeAlias = _typing.Literal["_noise_std", b"_noise_std"]  # noqa: Y015
     _WhichOneofReturnType__request_id: _TypeAlias = _typing.Literal["request_id"]  # noqa: Y015
     _WhichOneofArgType__request_id: _TypeAlias = _typing.Literal["_request_id", b"_request_id"]  # noqa: Y015
+    _WhichOneofReturnType__threshold: _TypeAlias = _typing.Literal["threshold"]  # noqa: Y015
+    _WhichOneofArgType__threshold: _TypeAlias = _typing.Literal["_threshold", b"_threshold"]  # noqa: Y015
     _WhichOneofReturnType__z_score: _TypeAlias = _typing.Literal["z_score"]  # noqa: Y015
     _WhichOneofArgType__z_score: _TypeAlias = _typing.Literal["_z_score", b"_z_score"]  # noqa: Y015
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__delta) -> _WhichOneofReturnType__delta | None: ...
     @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__e_value) -> _WhichOneofReturnType__e_value | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__equivalent_to) -> _WhichOneofReturnType__equivalent_to | None: ...
+    @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__failure_message) -> _WhichOneofReturnType__failure_message | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__fdr_test_index) -> _WhichOneofReturnType__fdr_test_index | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__interval_high) -> _WhichOneofReturnType__interval_high | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__interval_low) -> _WhichOneofReturnType__interval_low | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__level) -> _WhichOneofReturnType__level | None: ...
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__noise_std) -> _WhichOneofReturnType__noise_std | None: ...
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__request_id) -> _WhichOneofReturnType__request_id | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__threshold) -> _WhichOneofReturnType__threshold | None: ...
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__z_score) -> _WhichOneofReturnType__z_score | None: ...
 
@@ -1500,6 +1925,7 @@ class LeaderboardEntry(_message.Message):
     RUNS_FIELD_NUMBER: _builtins.int
     IS_HEAD_FIELD_NUMBER: _builtins.int
     SANDBOX_FIELD_NUMBER: _builtins.int
+    KEPT_FIELD_NUMBER: _builtins.int
     rank: _builtins.int
     revision_id: _builtins.str
     author_agent_id: _builtins.str
@@ -1511,6 +1937,8 @@ class LeaderboardEntry(_message.Message):
     is_head: _builtins.bool
     sandbox: _builtins.str
     """"none" when any of the revision's runs ran without the sandbox, else "bubblewrap"."""
+    kept: _builtins.bool
+    """The revision was promoted to head at some time (recorded)."""
     def __init__(
         self,
         *,
@@ -1524,10 +1952,11 @@ class LeaderboardEntry(_message.Message):
         runs: _builtins.int = ...,
         is_head: _builtins.bool = ...,
         sandbox: _builtins.str = ...,
+        kept: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["author_agent_id", b"author_agent_id", "best_run_id", b"best_run_id", "best_value", b"best_value", "description", b"description", "is_head", b"is_head", "mean_value", b"mean_value", "rank", b"rank", "revision_id", b"revision_id", "runs", b"runs", "sandbox", b"sandbox"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["author_agent_id", b"author_agent_id", "best_run_id", b"best_run_id", "best_value", b"best_value", "description", b"description", "is_head", b"is_head", "kept", b"kept", "mean_value", b"mean_value", "rank", b"rank", "revision_id", b"revision_id", "runs", b"runs", "sandbox", b"sandbox"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
