@@ -37,11 +37,11 @@ RESULTS = REPO / "bench" / "results" / "agent_soak.json"
 
 def seed(data_dir: Path, agents: int) -> tuple[str, list[str]]:
     """A track whose calibration is done, and `agents` agent keys: (track_id, keys)."""
-    from service.domain.fakes import RecordingDispatcher
     from service.domain.models import Harness, RunOutcome, RunState, RunSummary
     from service.domain.service import CreateAgentRequest, CreateTrackRequest, DecisionPolicy
     from service.settings import Settings
     from service.wiring import build_core
+    from tests.support.fakes import RecordingDispatcher
 
     core = build_core(Settings(data_dir=str(data_dir)), dispatcher=RecordingDispatcher())
     try:

@@ -47,7 +47,6 @@ MLFLOW_WORKERS = 4  # `mlflow server`'s default; Loopy serves HTTP and gRPC from
 
 def seed_loopy(data_dir: Path) -> tuple[str, str]:
     """A finished run with POINTS loss points in the embedded SQLite store: (run_id, key)."""
-    from service.domain.fakes import RecordingDispatcher
     from service.domain.models import (
         Harness,
         MetricPoint,
@@ -58,6 +57,7 @@ def seed_loopy(data_dir: Path) -> tuple[str, str]:
     from service.domain.service import CreateTrackRequest, DecisionPolicy, LaunchRunRequest
     from service.settings import Settings
     from service.wiring import build_core
+    from tests.support.fakes import RecordingDispatcher
 
     core = build_core(Settings(data_dir=str(data_dir)), dispatcher=RecordingDispatcher())
     try:

@@ -19,14 +19,14 @@ import msgspec
 
 import structlog
 
-from service.domain.fakes import MemoryArtifactStore, RecordingDispatcher
 from service.domain.service import Loopy
 from service.http.app import create_app
 from service.settings import Settings
-from service.stores.memory import MemoryMetadataStore
+from service.stores import open_metadata_store
+from tests.support.fakes import MemoryArtifactStore, RecordingDispatcher
 
 # The schema does not depend on the stores; an empty in-memory core is enough.
-core = Loopy(MemoryMetadataStore(), MemoryArtifactStore(), RecordingDispatcher())
+core = Loopy(open_metadata_store("sqlite://"), MemoryArtifactStore(), RecordingDispatcher())
 # Through msgspec first: examples are msgspec.Raw JSON, which the json module can't encode.
 schema = json.loads(msgspec.json.encode(create_app(core, Settings()).openapi_schema.to_schema()))
 

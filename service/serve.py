@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
-import inspect
 import json
 import os
 import signal
@@ -25,6 +24,7 @@ import structlog
 import uvicorn
 
 from service.domain.service import Loopy
+from service.grpc.server import create_grpc_server
 from service.http.app import create_app
 from service.settings import Settings, mask_url
 
@@ -42,19 +42,11 @@ class _HttpServer(uvicorn.Server):
         yield
 
 
-async def _start_grpc(core: Loopy, settings: Settings, telemetry: Any) -> tuple[Any, int] | None:
-    try:
-        from service.grpc.server import create_grpc_server
-    except ImportError as exc:
-        log.warning("grpc.disabled", reason=f"service.grpc.server unavailable: {exc}")
-        return None
+async def _start_grpc(core: Loopy, settings: Settings, telemetry: Any) -> tuple[Any, int]:
     address = f"{settings.grpc_host}:{settings.grpc_port}"
-    made = create_grpc_server(
+    server, port = create_grpc_server(
         core, address, max_request_bytes=settings.max_request_bytes, telemetry=telemetry
     )
-    if inspect.isawaitable(made):
-        made = await made
-    server, port = made
     await server.start()
     return server, port
 
@@ -63,14 +55,13 @@ async def serve(
     settings: Settings,
     core: Loopy | None = None,
     *,
-    on_ready: Callable[[int, int | None], None] | None = None,
+    on_ready: Callable[[int, int], None] | None = None,
     stop: asyncio.Event | None = None,
 ) -> None:
     """Serve until SIGINT/SIGTERM (or until `stop` is set).
 
-    `on_ready(http_port, grpc_port)` is called once both listen (grpc_port is None
-    when gRPC is unavailable). Builds the core from settings unless one is given,
-    and then closes its stores on the way out.
+    `on_ready(http_port, grpc_port)` is called once both listen. Builds the core
+    from settings unless one is given, and then closes its stores on the way out.
     """
     owns_core = core is None
     if core is None:
@@ -119,7 +110,7 @@ async def serve(
             await asyncio.sleep(0.02)
 
         try:
-            started = await _start_grpc(core, settings, telemetry)
+            grpc_server, grpc_port = await _start_grpc(core, settings, telemetry)
         except Exception as exc:  # grpc reports a taken port as RuntimeError
             log.error(
                 "server.bind_failed",
@@ -129,13 +120,10 @@ async def serve(
             raise ServeError(
                 bind_failure_message("gRPC", settings.grpc_host, settings.grpc_port, exc)
             ) from exc
-        grpc_port = None
-        if started is not None:
-            grpc_server, grpc_port = started
         log.info(
             "server.started",
             http=f"http://{settings.http_host}:{http_port}",
-            grpc=f"{settings.grpc_host}:{grpc_port}" if grpc_port else None,
+            grpc=f"{settings.grpc_host}:{grpc_port}",
         )
         endpoint = _write_endpoint(settings, http_port, grpc_port)
         if on_ready is not None:
@@ -169,14 +157,14 @@ async def serve(
 ENDPOINT_FILE = Path("run") / "api.json"  # read by clients (loopy_sdk.local) and `loopy keys`
 
 
-def _write_endpoint(settings: Settings, http_port: int, grpc_port: int | None) -> Path | None:
+def _write_endpoint(settings: Settings, http_port: int, grpc_port: int) -> Path | None:
     """Tell local clients where this API listens and which database it has open."""
     path = Path(settings.data_dir) / ENDPOINT_FILE
     host = settings.http_host if settings.http_host not in ("0.0.0.0", "::") else "127.0.0.1"
     record = {
         "pid": os.getpid(),
         "http_url": f"http://{host}:{http_port}",
-        "grpc_address": f"{settings.grpc_host}:{grpc_port}" if grpc_port else None,
+        "grpc_address": f"{settings.grpc_host}:{grpc_port}",
         "database_url": mask_url(settings.effective_database_url),
     }
     try:

@@ -22,7 +22,7 @@ import grpc
 import msgspec
 import pytest
 
-from service.domain.errors import ERROR_TABLE, ErrorCode
+from service.domain.errors import ERROR_TABLE, ErrorCode, LoopyError
 from service.domain.models import (
     Agent,
     AgentQuota,
@@ -50,10 +50,16 @@ from service.domain.models import (
 )
 from service.domain.service import CreateAgentRequest, CreateTrackRequest, Loopy
 from service.grpc import convert
-from service.grpc.errors import RETRY_AFTER_METADATA_KEY, error_from_rpc
+from service.grpc.errors import (
+    RETRY_AFTER_METADATA_KEY,
+    error_from_rpc,
+    status_code,
+    trailing_metadata,
+)
 from service.grpc.gen.loopy.v1 import loopy_service_pb2 as api
 from service.grpc.gen.loopy.v1 import loopy_service_pb2_grpc as rpc
 from service.grpc.gen.loopy.v1 import resources_pb2 as pb
+from tests.support import grpc_decode as decode
 
 BASELINE_SOURCE = '''"""A tiny train.py: the service never runs it in these tests."""
 import torch
@@ -296,31 +302,31 @@ class GrpcTransport:
             request_id=req.request_id or "",
         )
         answer = await self._call(self.stub.CreateTrack, request, key)
-        return msgspec.to_builtins(convert.track_from_proto(answer.track))
+        return msgspec.to_builtins(decode.track_from_proto(answer.track))
 
     async def get_track(self, key: str | None, track_id: str) -> Json:
         answer = await self._call(self.stub.GetTrack, api.GetTrackRequest(track_id=track_id), key)
-        return msgspec.to_builtins(convert.track_from_proto(answer.track))
+        return msgspec.to_builtins(decode.track_from_proto(answer.track))
 
     async def list_tracks(self, key: str, page_size: int | None, page_token: str) -> Json:
         request = api.ListTracksRequest(page_size=page_size or 0, page_token=page_token)
         answer = await self._call(self.stub.ListTracks, request, key)
-        items = [convert.track_from_proto(t) for t in answer.tracks]
+        items = [decode.track_from_proto(t) for t in answer.tracks]
         return {"items": msgspec.to_builtins(items), "more": bool(answer.next_page_token)}
 
     async def get_program(self, key: str, track_id: str) -> Json:
         request = api.GetProgramRequest(track_id=track_id)
         answer = await self._call(self.stub.GetProgram, request, key)
-        return msgspec.to_builtins(convert.program_from_proto(answer.program))
+        return msgspec.to_builtins(decode.program_from_proto(answer.program))
 
     async def get_harness(self, key: str, harness_id: str) -> Json:
         request = api.GetHarnessRequest(harness_id=harness_id)
         answer = await self._call(self.stub.GetHarness, request, key)
-        return msgspec.to_builtins(convert.harness_from_proto(answer.harness))
+        return msgspec.to_builtins(decode.harness_from_proto(answer.harness))
 
     async def list_harnesses(self, key: str) -> Json:
         answer = await self._call(self.stub.ListHarnesses, api.ListHarnessesRequest(), key)
-        items = [convert.harness_from_proto(h) for h in answer.harnesses]
+        items = [decode.harness_from_proto(h) for h in answer.harnesses]
         return {"items": msgspec.to_builtins(items), "more": bool(answer.next_page_token)}
 
     async def create_agent(self, key: str, req: CreateAgentRequest) -> Json:
@@ -330,12 +336,12 @@ class GrpcTransport:
             quota=convert.quota_to_proto(req.quota) if req.quota is not None else None,
         )
         answer = await self._call(self.stub.CreateAgent, request, key)
-        created = CreatedAgent(agent=convert.agent_from_proto(answer.agent), api_key=answer.api_key)
+        created = CreatedAgent(agent=decode.agent_from_proto(answer.agent), api_key=answer.api_key)
         return msgspec.to_builtins(created)
 
     async def get_agent(self, key: str, agent_id: str) -> Json:
         answer = await self._call(self.stub.GetAgent, api.GetAgentRequest(agent_id=agent_id), key)
-        return msgspec.to_builtins(convert.agent_from_proto(answer.agent))
+        return msgspec.to_builtins(decode.agent_from_proto(answer.agent))
 
     async def propose_edit(self, key: str, track_id: str, req: ProposeEditRequest) -> Json:
         request = api.ProposeEditRequest(
@@ -354,23 +360,23 @@ class GrpcTransport:
                 for b in req.search_replace
             )
         answer = await self._call(self.stub.ProposeEdit, request, key)
-        return msgspec.to_builtins(convert.propose_edit_result_from_proto(answer))
+        return msgspec.to_builtins(decode.propose_edit_result_from_proto(answer))
 
     async def get_revision(self, key: str, revision_id: str) -> Json:
         request = api.GetRevisionRequest(revision_id=revision_id)
         answer = await self._call(self.stub.GetRevision, request, key)
-        return msgspec.to_builtins(convert.revision_view_from_proto(answer))
+        return msgspec.to_builtins(decode.revision_view_from_proto(answer))
 
     async def list_revisions(self, key: str, track_id: str) -> Json:
         request = api.ListRevisionsRequest(track_id=track_id)
         answer = await self._call(self.stub.ListRevisions, request, key)
-        items = [convert.revision_from_proto(r) for r in answer.revisions]
+        items = [decode.revision_from_proto(r) for r in answer.revisions]
         return {"items": msgspec.to_builtins(items), "more": bool(answer.next_page_token)}
 
     async def list_proposals(self, key: str, track_id: str) -> Json:
         request = api.ListProposalsRequest(track_id=track_id)
         answer = await self._call(self.stub.ListProposals, request, key)
-        items = [convert.proposal_from_proto(p) for p in answer.proposals]
+        items = [decode.proposal_from_proto(p) for p in answer.proposals]
         return {"items": msgspec.to_builtins(items), "more": bool(answer.next_page_token)}
 
     async def launch_run(self, key: str, req: LaunchRunRequest) -> Json:
@@ -381,34 +387,34 @@ class GrpcTransport:
             request_id=req.request_id or "",
         )
         answer = await self._call(self.stub.LaunchRun, request, key)
-        return msgspec.to_builtins(convert.run_from_proto(answer.run))
+        return msgspec.to_builtins(decode.run_from_proto(answer.run))
 
     async def get_run(self, key: str, run_id: str) -> Json:
         answer = await self._call(self.stub.GetRun, api.GetRunRequest(run_id=run_id), key)
-        return msgspec.to_builtins(convert.run_from_proto(answer.run))
+        return msgspec.to_builtins(decode.run_from_proto(answer.run))
 
     async def list_runs(self, key: str, track_id: str, state: RunState | None) -> Json:
         request = api.ListRunsRequest(
             track_id=track_id, state=convert.enum_to_proto(state, RunState)
         )
         answer = await self._call(self.stub.ListRuns, request, key)
-        items = [convert.run_from_proto(r) for r in answer.runs]
+        items = [decode.run_from_proto(r) for r in answer.runs]
         return {"items": msgspec.to_builtins(items), "more": bool(answer.next_page_token)}
 
     async def cancel_run(self, key: str, run_id: str) -> Json:
         answer = await self._call(self.stub.CancelRun, api.CancelRunRequest(run_id=run_id), key)
-        return msgspec.to_builtins(convert.run_from_proto(answer.run))
+        return msgspec.to_builtins(decode.run_from_proto(answer.run))
 
     async def get_metrics(
         self, key: str, run_id: str, since_step: int | None, names: list[str] | None
     ) -> Json:
         request = api.GetMetricsRequest(run_id=run_id, since_step=since_step, names=names or [])
         answer = await self._call(self.stub.GetMetrics, request, key)
-        return msgspec.to_builtins(convert.metric_series_from_proto(answer))
+        return msgspec.to_builtins(decode.metric_series_from_proto(answer))
 
     async def get_run_logs(self, key: str, run_id: str) -> Json:
         answer = await self._call(self.stub.GetRunLogs, api.GetRunLogsRequest(run_id=run_id), key)
-        return msgspec.to_builtins(convert.run_logs_from_proto(answer))
+        return msgspec.to_builtins(decode.run_logs_from_proto(answer))
 
     async def watch_run(self, key: str, run_id: str, after_seq: int) -> Json:
         call = self.stub.WatchRun(
@@ -416,7 +422,7 @@ class GrpcTransport:
             metadata=(("authorization", f"Bearer {key}"),),
         )
         try:
-            events = [convert.run_event_from_proto(answer.event) async for answer in call]
+            events = [decode.run_event_from_proto(answer.event) async for answer in call]
         except grpc.aio.AioRpcError as failed:
             raise CallFailed(error_from_rpc(failed).code) from None
         return [{"seq": e.seq, "type": e.type.value, "data": e.data} for e in events]
@@ -429,12 +435,12 @@ class GrpcTransport:
             request_id=req.request_id or "",
         )
         answer = await self._call(self.stub.Evaluate, request, key)
-        return msgspec.to_builtins(convert.evaluation_from_proto(answer.evaluation))
+        return msgspec.to_builtins(decode.evaluation_from_proto(answer.evaluation))
 
     async def get_evaluation(self, key: str, run_id: str, evaluation_id: str) -> Json:
         request = api.GetEvaluationRequest(run_id=run_id, evaluation_id=evaluation_id)
         answer = await self._call(self.stub.GetEvaluation, request, key)
-        return msgspec.to_builtins(convert.evaluation_from_proto(answer.evaluation))
+        return msgspec.to_builtins(decode.evaluation_from_proto(answer.evaluation))
 
     async def promote_run(self, key: str, track_id: str, req: PromoteRequest) -> Json:
         request = api.PromoteRunRequest(
@@ -446,12 +452,12 @@ class GrpcTransport:
             reason=req.reason,
         )
         answer = await self._call(self.stub.PromoteRun, request, key)
-        return msgspec.to_builtins(convert.track_from_proto(answer.track))
+        return msgspec.to_builtins(decode.track_from_proto(answer.track))
 
     async def get_leaderboard(self, key: str, track_id: str) -> Json:
         request = api.GetLeaderboardRequest(track_id=track_id)
         answer = await self._call(self.stub.GetLeaderboard, request, key)
-        return msgspec.to_builtins(convert.leaderboard_from_proto(answer))
+        return msgspec.to_builtins(decode.leaderboard_from_proto(answer))
 
     async def list_head_changes(self, key: str, track_id: str) -> Json:
         request = api.ListHeadChangesRequest(track_id=track_id)
@@ -459,7 +465,7 @@ class GrpcTransport:
         return _page(
             {
                 "head_changes": [
-                    msgspec.to_builtins(convert.head_change_from_proto(h))
+                    msgspec.to_builtins(decode.head_change_from_proto(h))
                     for h in answer.head_changes
                 ],
                 "next_page_token": answer.next_page_token,
@@ -721,6 +727,31 @@ async def test_http_and_grpc_agree(
     assert [e["type"] for e in results["WatchRun"]][-1] == "state"
 
 
+class _FailedCall(grpc.RpcError):
+    """What a gRPC client holds after a call that ended with `error`."""
+
+    def __init__(self, error: LoopyError) -> None:
+        self.error = error
+
+    def code(self) -> grpc.StatusCode:
+        return status_code(self.error)
+
+    def details(self) -> str:
+        return self.error.message
+
+    def trailing_metadata(self) -> tuple[tuple[str, str | bytes], ...]:
+        return trailing_metadata(self.error)
+
+
 @pytest.mark.parametrize("code", list(ErrorCode))
 def test_one_table_maps_every_code_to_a_grpc_status(code: ErrorCode) -> None:
-    assert grpc.StatusCode[ERROR_TABLE[code][1]] is not None
+    http_status, grpc_name, _ = ERROR_TABLE[code]
+    error = LoopyError("refused")
+    error.code = code
+    # A real gRPC status that says the call failed, and an HTTP error status.
+    assert grpc_name in grpc.StatusCode.__members__, grpc_name
+    assert status_code(error) is grpc.StatusCode[grpc_name] is not grpc.StatusCode.OK
+    assert error.http_status == http_status and 400 <= http_status <= 599
+    # Codes that share a gRPC status (PAYLOAD_TOO_LARGE, INVALID_ARGUMENT) still
+    # reach the client as themselves, as they do over HTTP.
+    assert error_from_rpc(_FailedCall(error)).code is code

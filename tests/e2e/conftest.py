@@ -6,7 +6,6 @@ import json
 import os
 import queue
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -18,60 +17,10 @@ from typing import Any
 import pytest
 
 from service.worker.embedded import descendants
+from tests.support.harness import TINY_RUN_CONFIG
+from tests.support.servers import free_port, live
 
 REPO = Path(__file__).resolve().parents[2]
-
-# A model small enough that a 2 s budget takes a few dozen steps on one core.
-TINY_RUN_CONFIG = {
-    "options": {
-        "DEPTH": 1,
-        "ASPECT_RATIO": 32,
-        "HEAD_DIM": 16,
-        "TOTAL_BATCH_SIZE": 256,
-        "DEVICE_BATCH_SIZE": 4,
-    },
-    "threads": 1,
-    "startup_allowance_s": 60.0,
-}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def live(pids: list[int]) -> list[int]:
-    """The pids that still exist and are not zombies (a /proc scan, no psutil)."""
-    alive = []
-    for pid in pids:
-        try:
-            with open(f"/proc/{pid}/stat", "rb") as f:
-                state = f.read().decode(errors="replace").rsplit(")", 1)[1].split()[0]
-        except OSError:
-            continue
-        if state != "Z":
-            alive.append(pid)
-    return alive
-
-
-@pytest.fixture(scope="session")
-def tiny_harness_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    import pydoc
-
-    from trainer.data.prepare import prepare
-
-    root = tmp_path_factory.mktemp("e2e-harness")
-    modules = ("json", "argparse", "pathlib", "collections", "functools", "subprocess")
-    text = "\n\n".join(pydoc.render_doc(__import__(m), renderer=pydoc.plaintext) for m in modules)
-    docs = [text[i : i + 3000] for i in range(0, len(text), 3000)]
-    corpus = root / "corpus.jsonl"
-    corpus.write_text("\n".join(json.dumps({"text": doc}) for doc in docs))
-    out = root / "harness"
-    prepare(
-        [corpus], out, vocab_size=512, val_tokens=1024, seq_len=64, time_budget_s=2.0, threads=1
-    )
-    return out
 
 
 class LoopyUp:

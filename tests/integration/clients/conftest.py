@@ -1,5 +1,5 @@
 """Fixtures for the client tests: the real HTTP app served by uvicorn on a
-loopback port over a real `Loopy` core (SQLite or in-memory store, recording
+loopback port over a real `Loopy` core (SQLite file store, recording
 dispatcher), and a fake worker thread that plays the worker through the core's
 worker-facing methods (claim_run, record_metrics, complete_run), so runs finish
 while the clients watch them."""
@@ -14,30 +14,15 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-import uvicorn
 
-from service.domain.fakes import MemoryArtifactStore, RecordingDispatcher
-from service.domain.models import Harness, MetricPoint, RunOutcome, RunState, RunSummary
+from service.domain.models import MetricPoint, RunOutcome, RunState, RunSummary
 from service.domain.service import CreateAgentRequest, DomainSettings, Loopy
 from service.http.app import create_app
 from service.settings import Settings
-from service.stores import open_metadata_store
+from tests.support.cores import TINY_TRAIN_SOURCE, harness_record, make_core
+from tests.support.servers import LiveServer
 
-BASELINE_SOURCE = '''"""A tiny train.py for client tests (the fake worker never executes it)."""
-import torch
-
-LEARNING_RATE = 3e-4  # AdamW
-
-
-def build_model(config):
-    return torch.nn.Embedding(config["vocab_size"], config["vocab_size"])
-
-
-def train(ctx):
-    model = build_model({"vocab_size": ctx.vocab_size})
-    ctx.save(model, {"vocab_size": ctx.vocab_size})
-'''
-
+BASELINE_SOURCE = TINY_TRAIN_SOURCE
 HARNESS_ID = "00aa11bb22cc33dd"
 TRACK_ID = "client-track"
 WORKER_ID = "worker-clients-test"
@@ -115,61 +100,24 @@ class FakeWorker:
         )
 
 
-class LiveServer:
-    """uvicorn serving an app on 127.0.0.1 with an OS-chosen port, in a thread."""
-
-    def __init__(self, app: Any) -> None:
-        self.server = uvicorn.Server(
-            uvicorn.Config(app, host="127.0.0.1", port=0, log_config=None, access_log=False)
-        )
-        self.thread = threading.Thread(target=self.server.run, name="uvicorn", daemon=True)
-
-    def __enter__(self) -> LiveServer:
-        self.thread.start()
-        deadline = time.monotonic() + 10
-        while not self.server.started:
-            if time.monotonic() > deadline or not self.thread.is_alive():
-                raise RuntimeError("uvicorn did not start")
-            time.sleep(0.01)
-        return self
-
-    @property
-    def url(self) -> str:
-        (sock,) = self.server.servers[0].sockets
-        return f"http://127.0.0.1:{sock.getsockname()[1]}"
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=10)
-
-
 @pytest.fixture
 def core(tmp_path: Any) -> Iterator[Loopy]:
     """A core over a real SQLite store (file in tmp_path), as `loopy up` runs it."""
-    meta = open_metadata_store(f"sqlite:///{tmp_path / 'loopy.db'}")
-    core = Loopy(
-        meta,
-        MemoryArtifactStore(),
-        RecordingDispatcher(),
+    core = make_core(
+        f"sqlite:///{tmp_path / 'loopy.db'}",
         DomainSettings(max_metric_points=MAX_METRIC_POINTS, watch_poll_s=0.05),
     )
     core.meta.put_harness(
-        Harness(
-            id=HARNESS_ID,
+        harness_record(
+            HARNESS_ID,
             description="client-test harness",
-            vocab_size=256,
-            seq_len=64,
-            eval_tokens=4096,
-            bos_token_id=0,
             time_budget_s=5.0,
-            metric="val_bpb",
-            files={"manifest.json": "0" * 64},
             size_bytes=1024,
             create_time=datetime.now(UTC),
         )
     )
     yield core
-    meta.close()
+    core.meta.close()
 
 
 @pytest.fixture

@@ -40,18 +40,13 @@ from service.domain.service import CreateHarnessRequest, CreateTrackRequest
 from service.settings import load_settings
 from service.wiring import build_core
 from service.worker.embedded import stop_process_tree
+from tests.support.harness import TINY_BUDGET_S, TINY_RUN_CONFIG
+from tests.support.servers import free_port, wait_for_port
+from tests.support.services import missing
 
 REPO = Path(__file__).resolve().parents[3]
 
-TINY_OPTIONS = {
-    "DEPTH": 1,
-    "ASPECT_RATIO": 32,
-    "HEAD_DIM": 16,
-    "TOTAL_BATCH_SIZE": 256,
-    "DEVICE_BATCH_SIZE": 4,
-}
-TINY_RUN_CONFIG = {"options": TINY_OPTIONS, "threads": 1, "startup_allowance_s": 60.0}
-BUDGET_S = 2.0
+BUDGET_S = TINY_BUDGET_S
 
 FAST_RECOVERY_ENV = {
     "LOOPY_REQUEUE_AFTER_S": "3",
@@ -61,21 +56,6 @@ FAST_RECOVERY_ENV = {
     "LOOPY_WORKER_SHUTDOWN_GRACE_S": "0",
     "LOOPY_READY_CACHE_S": "0",
 }
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def wait_for_port(port: int, timeout_s: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.5):
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"nothing listens on 127.0.0.1:{port} after {timeout_s} s")
 
 
 # --- the services ------------------------------------------------------------------
@@ -130,7 +110,7 @@ class PostgresServer:
     def __init__(self) -> None:
         bin_dir = _pg_bin()
         if bin_dir is None:
-            pytest.skip("no PostgreSQL binaries under /usr/lib/postgresql")
+            missing("no PostgreSQL binaries under /usr/lib/postgresql")
         self.bin = bin_dir
         self.port = free_port()
         self.root = Path(tempfile.mkdtemp(prefix="loopy-faults-pg-"))
@@ -304,21 +284,6 @@ def _reset(s: socket.socket) -> None:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
     with contextlib.suppress(OSError):
         s.close()
-
-
-# --- the tiny harness ----------------------------------------------------------------
-
-
-def tiny_corpus(path: Path) -> Path:
-    import pydoc
-
-    modules = ("json", "argparse", "pathlib", "collections", "functools", "subprocess")
-    text = "\n\n".join(
-        pydoc.render_doc(__import__(name), renderer=pydoc.plaintext) for name in modules
-    )
-    docs = [text[i : i + 3000] for i in range(0, len(text), 3000)]
-    path.write_text("\n".join(json.dumps({"text": doc}) for doc in docs))
-    return path
 
 
 # --- the stack -----------------------------------------------------------------------
@@ -586,28 +551,9 @@ class FaultStack:
 
 
 @pytest.fixture(scope="module")
-def tiny_harness_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from trainer.data.prepare import prepare
-
-    root = tmp_path_factory.mktemp("faults-harness")
-    corpus = tiny_corpus(root / "corpus.jsonl")
-    out = root / "harness"
-    prepare(
-        [corpus],
-        out,
-        vocab_size=512,
-        val_tokens=1024,
-        seq_len=64,
-        time_budget_s=BUDGET_S,
-        threads=1,
-    )
-    return out
-
-
-@pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory, tiny_harness_dir: Path) -> Iterator[FaultStack]:
     if shutil.which("redis-server") is None:
-        pytest.skip("redis-server is not installed")
+        missing("redis-server is not installed")
     root = tmp_path_factory.mktemp("faults")
     stack = FaultStack(root, tiny_harness_dir)
     try:

@@ -1,19 +1,16 @@
 """Fixtures for the gRPC integration tests: a real grpc.aio server on 127.0.0.1
-port 0 over one domain core (in-memory stores, recording dispatcher), a real
+port 0 over one domain core (SQLite in memory, recording dispatcher), a real
 channel, keys, and a helper that plays the worker for a run."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
-from datetime import UTC, datetime
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import grpc
 import pytest
 
-from service.domain.fakes import MemoryArtifactStore, RecordingDispatcher
 from service.domain.models import (
-    Harness,
     MetricPoint,
     Run,
     RunOutcome,
@@ -23,40 +20,9 @@ from service.domain.models import (
 from service.domain.service import Loopy
 from service.grpc.gen.loopy.v1 import loopy_service_pb2_grpc as rpc
 from service.grpc.server import create_grpc_server
-from service.stores.memory import MemoryMetadataStore
+from tests.support.cores import TINY_TRAIN_SOURCE, harness_record, make_core
 
 MAX_REQUEST_BYTES = 64 * 1024
-
-BASELINE_SOURCE = '''"""A tiny train.py: the service never runs it in these tests."""
-import torch
-
-LEARNING_RATE = 3e-4  # AdamW
-
-
-def build_model(config):
-    return torch.nn.Embedding(config["vocab_size"], config["vocab_size"])
-
-
-def train(ctx):
-    model = build_model({"vocab_size": ctx.vocab_size})
-    ctx.save(model, {"vocab_size": ctx.vocab_size})
-'''
-
-
-def make_harness(harness_id: str = "harness0001") -> Harness:
-    return Harness(
-        id=harness_id,
-        description="tiny test harness",
-        vocab_size=256,
-        seq_len=64,
-        eval_tokens=4096,
-        bos_token_id=0,
-        time_budget_s=10.0,
-        metric="val_bpb",
-        files={"manifest.json": "0" * 64},
-        size_bytes=1234,
-        create_time=datetime(2025, 1, 1, tzinfo=UTC),
-    )
 
 
 def play_worker(
@@ -94,7 +60,7 @@ def play_worker(
 
 @pytest.fixture
 def baseline_source() -> str:
-    return BASELINE_SOURCE
+    return TINY_TRAIN_SOURCE
 
 
 @pytest.fixture
@@ -108,10 +74,11 @@ def play(core: Loopy) -> Callable[..., Run]:
 
 
 @pytest.fixture
-def core() -> Loopy:
-    core = Loopy(MemoryMetadataStore(), MemoryArtifactStore(), RecordingDispatcher())
-    core.meta.put_harness(make_harness())
-    return core
+def core() -> Iterator[Loopy]:
+    core = make_core()
+    core.meta.put_harness(harness_record())
+    yield core
+    core.meta.close()
 
 
 @pytest.fixture

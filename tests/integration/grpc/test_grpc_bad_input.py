@@ -5,24 +5,21 @@ proposal. On PostgreSQL (where NUL and 64-bit limits bite) and SQLite."""
 from __future__ import annotations
 
 import asyncio
-import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from typing import Any
 
 import grpc
 import pytest
 
 from service.domain.errors import ErrorCode
-from service.domain.fakes import MemoryArtifactStore, RecordingDispatcher
-from service.domain.models import Harness
 from service.domain.service import Loopy
 from service.grpc.errors import error_from_rpc
 from service.grpc.gen.loopy.v1 import loopy_service_pb2 as api
 from service.grpc.gen.loopy.v1 import loopy_service_pb2_grpc as rpc
 from service.grpc.gen.loopy.v1 import resources_pb2 as pb
+from tests.support.cores import harness_record, make_core
+from tests.support.services import fresh_pg_database
 
-PG_ADMIN = "host=127.0.0.1 port=5432 user=postgres dbname=postgres connect_timeout=3"
 Stub = rpc.LoopyServiceStub
 
 
@@ -31,44 +28,16 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Any) -> Iterator[str]:
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'loopy.db'}"
         return
-    import psycopg
-
-    try:
-        admin = psycopg.connect(PG_ADMIN, autocommit=True)
-    except psycopg.OperationalError as exc:
-        pytest.skip(f"PostgreSQL on 127.0.0.1:5432 is unreachable ({exc})")
-    name = f"loopy_badinput_{uuid.uuid4().hex[:10]}"
-    with admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-        try:
-            yield f"postgresql://postgres@127.0.0.1:5432/{name}"
-        finally:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with fresh_pg_database("loopy_badinput") as url:
+        yield url
 
 
 @pytest.fixture
 def core(store_url: str) -> Iterator[Loopy]:
-    from service.stores import open_metadata_store
-
-    meta = open_metadata_store(store_url)
-    core = Loopy(meta, MemoryArtifactStore(), RecordingDispatcher())
-    core.meta.put_harness(
-        Harness(
-            id="harness0001",
-            description="tiny test harness",
-            vocab_size=256,
-            seq_len=64,
-            eval_tokens=4096,
-            bos_token_id=0,
-            time_budget_s=10.0,
-            metric="val_bpb",
-            files={"manifest.json": "0" * 64},
-            size_bytes=1234,
-            create_time=datetime(2025, 1, 1, tzinfo=UTC),
-        )
-    )
+    core = make_core(store_url)
+    core.meta.put_harness(harness_record())
     yield core
-    meta.close()
+    core.meta.close()
 
 
 def auth(key: str) -> tuple[tuple[str, str], ...]:

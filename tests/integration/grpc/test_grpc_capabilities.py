@@ -14,11 +14,11 @@ import pytest
 
 from service.domain.models import RunState
 from service.domain.service import Loopy
-from service.grpc import convert
 from service.grpc.errors import error_from_rpc
 from service.grpc.gen.loopy.v1 import loopy_service_pb2 as api
 from service.grpc.gen.loopy.v1 import loopy_service_pb2_grpc as rpc
 from service.grpc.gen.loopy.v1 import resources_pb2 as pb
+from tests.support import grpc_decode as decode
 
 Stub = rpc.LoopyServiceStub
 Play = Callable[..., Any]
@@ -248,7 +248,7 @@ async def test_watch_run_streams_to_the_end_and_resumes(
     assert metric_steps == [0, 1, 2, 3]
     assert any("loss 5.5" in e.log.text for e in events if e.HasField("log"))
     # Domain round trip: what HTTP's event stream carries as `data`.
-    assert convert.run_event_from_proto(last).data["state"] == "SUCCEEDED"
+    assert decode.run_event_from_proto(last).data["state"] == "SUCCEEDED"
 
     resumed = await asyncio.wait_for(watch(events[1].seq), timeout=30)
     assert [e.seq for e in resumed] == seqs[2:]

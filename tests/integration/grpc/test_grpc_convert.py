@@ -12,6 +12,7 @@ import pytest
 from service.domain import models as m
 from service.domain.errors import InvalidArgument
 from service.grpc import convert
+from tests.support import grpc_decode as decode
 
 T0 = datetime(2025, 3, 4, 5, 6, 7, 123456, tzinfo=UTC)
 
@@ -75,7 +76,7 @@ def test_run_round_trip_with_and_without_optionals() -> None:
             evaluation_id=None,
         ),
     ]:
-        assert convert.run_from_proto(convert.run_to_proto(run)) == run
+        assert decode.run_from_proto(convert.run_to_proto(run)) == run
 
 
 def test_track_agent_harness_program_round_trip() -> None:
@@ -99,9 +100,9 @@ def test_track_agent_harness_program_round_trip() -> None:
         update_time=T0,
         head_version=4,
     )
-    assert convert.track_from_proto(convert.track_to_proto(track)) == track
+    assert decode.track_from_proto(convert.track_to_proto(track)) == track
     noisy = msgspec.structs.replace(track, noise_std=0.0, head_run_id="run_2")
-    assert convert.track_from_proto(convert.track_to_proto(noisy)) == noisy  # 0.0 is not None
+    assert decode.track_from_proto(convert.track_to_proto(noisy)) == noisy  # 0.0 is not None
 
     agent = m.Agent(
         id="agent_1",
@@ -111,7 +112,7 @@ def test_track_agent_harness_program_round_trip() -> None:
         create_time=T0,
         compute_seconds_used=3.25,
     )
-    assert convert.agent_from_proto(convert.agent_to_proto(agent)) == agent
+    assert decode.agent_from_proto(convert.agent_to_proto(agent)) == agent
 
     harness = m.Harness(
         id="0123456789abcdef",
@@ -126,7 +127,7 @@ def test_track_agent_harness_program_round_trip() -> None:
         size_bytes=1 << 33,
         create_time=T0,
     )
-    assert convert.harness_from_proto(convert.harness_to_proto(harness)) == harness
+    assert decode.harness_from_proto(convert.harness_to_proto(harness)) == harness
 
     program = m.Program(
         track_id="cpu",
@@ -136,7 +137,7 @@ def test_track_agent_harness_program_round_trip() -> None:
         metric="val_bpb",
         time_budget_s=60.0,
     )
-    assert convert.program_from_proto(convert.program_to_proto(program)) == program
+    assert decode.program_from_proto(convert.program_to_proto(program)) == program
 
 
 def test_proposal_evaluation_and_event_round_trip() -> None:
@@ -156,7 +157,7 @@ def test_proposal_evaluation_and_event_round_trip() -> None:
         create_time=T0,
         request_id="r",
     )
-    assert convert.proposal_from_proto(convert.proposal_to_proto(proposal)) == proposal
+    assert decode.proposal_from_proto(convert.proposal_to_proto(proposal)) == proposal
 
     evaluation = m.Evaluation(
         id="eval_1",
@@ -178,7 +179,7 @@ def test_proposal_evaluation_and_event_round_trip() -> None:
         create_time=T0,
         finish_time=None,
     )
-    assert convert.evaluation_from_proto(convert.evaluation_to_proto(evaluation)) == evaluation
+    assert decode.evaluation_from_proto(convert.evaluation_to_proto(evaluation)) == evaluation
 
     state = m.RunEvent(
         run_id="run_1",
@@ -187,7 +188,7 @@ def test_proposal_evaluation_and_event_round_trip() -> None:
         data=msgspec.to_builtins(make_run()),
         time=T0,
     )
-    back = convert.run_event_from_proto(convert.run_event_to_proto(state))
+    back = decode.run_event_from_proto(convert.run_event_to_proto(state))
     assert msgspec.convert(back.data, m.Run) == make_run()
     metrics = m.RunEvent(
         run_id="run_1",
@@ -196,7 +197,7 @@ def test_proposal_evaluation_and_event_round_trip() -> None:
         data={"points": [{"step": 1, "name": "loss", "value": 2.5, "wall_seconds": 0.5}]},
         time=T0,
     )
-    assert convert.run_event_from_proto(convert.run_event_to_proto(metrics)) == metrics
+    assert decode.run_event_from_proto(convert.run_event_to_proto(metrics)) == metrics
 
 
 @pytest.mark.parametrize(

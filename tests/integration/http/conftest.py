@@ -1,24 +1,18 @@
-"""Fixtures for the HTTP transport tests: a real `Loopy` core over an in-memory
-(or SQLite) metadata store, the in-memory artifact store and a recording
+"""Fixtures for the HTTP transport tests: a real `Loopy` core over the SQL store
+(SQLite in memory, or a SQLite file), the in-memory artifact store and a recording
 dispatcher; tests play the worker through the core's worker-facing methods."""
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from litestar.testing import AsyncTestClient
 
-from service.domain.fakes import MemoryArtifactStore, RecordingDispatcher
 from service.domain.models import (
-    Harness,
     MetricPoint,
     RunOutcome,
     RunState,
@@ -27,23 +21,11 @@ from service.domain.models import (
 from service.domain.service import Loopy
 from service.http.app import create_app
 from service.settings import Settings
-from service.stores.memory import MemoryMetadataStore
+from tests.support.cores import TINY_TRAIN_SOURCE, harness_record, make_core
+from tests.support.fakes import RecordingDispatcher
+from tests.support.servers import LiveServer, free_port
 
-BASELINE_SOURCE = '''"""A tiny train.py for transport tests (never executed here)."""
-import torch
-
-LEARNING_RATE = 3e-4  # AdamW
-
-
-def build_model(config):
-    return torch.nn.Embedding(config["vocab_size"], config["vocab_size"])
-
-
-def train(ctx):
-    model = build_model({"vocab_size": ctx.vocab_size})
-    ctx.save(model, {"vocab_size": ctx.vocab_size})
-'''
-
+BASELINE_SOURCE = TINY_TRAIN_SOURCE
 MAX_REQUEST_BYTES = 64_000
 WORKER_ID = "worker-http-test"
 
@@ -63,21 +45,15 @@ def settings(tmp_path: Any) -> Settings:
 
 @pytest.fixture
 def store_kind() -> str:
-    """Overridden (parametrised) by modules that also run on SQLite."""
+    """`memory` (SQLite in memory); modules that also run on a SQLite file parametrise it."""
     return "memory"
 
 
 @pytest.fixture
 def core(store_kind: str, tmp_path: Any) -> Iterator[Loopy]:
-    if store_kind == "sqlite":
-        from service.stores import open_metadata_store
-
-        meta: Any = open_metadata_store(f"sqlite:///{tmp_path / 'loopy.db'}")
-    else:
-        meta = MemoryMetadataStore()
-    core = Loopy(meta, MemoryArtifactStore(), RecordingDispatcher())
+    core = make_core(f"sqlite:///{tmp_path / 'loopy.db'}" if store_kind == "sqlite" else "")
     yield core
-    meta.close()
+    core.meta.close()
 
 
 @pytest.fixture
@@ -102,16 +78,10 @@ def agent_key(core: Loopy, admin_key: str) -> str:
 @pytest.fixture
 def harness_id(core: Loopy) -> str:
     """A registered harness (its files are the trainer's business, not the transport's)."""
-    harness = Harness(
-        id="00aa11bb22cc33dd",
+    harness = harness_record(
+        "00aa11bb22cc33dd",
         description="transport-test harness",
-        vocab_size=256,
-        seq_len=64,
-        eval_tokens=4096,
-        bos_token_id=0,
         time_budget_s=5.0,
-        metric="val_bpb",
-        files={"manifest.json": "0" * 64},
         size_bytes=1024,
         create_time=datetime.now(UTC),
     )
@@ -237,7 +207,7 @@ class Kit:
     finish_run = staticmethod(finish_run)
     finish_queued_runs = staticmethod(finish_queued_runs)
     settle_evaluation = staticmethod(settle_evaluation)
-    free_port = staticmethod(lambda: free_port())
+    free_port = staticmethod(free_port)
 
 
 @pytest.fixture
@@ -246,34 +216,6 @@ def kit() -> type[Kit]:
 
 
 # --- a real server on a loopback socket ---------------------------------------------
-
-
-class LiveServer:
-    """uvicorn serving an app on 127.0.0.1 with an OS-chosen port, in a thread."""
-
-    def __init__(self, app: Any) -> None:
-        self.server = uvicorn.Server(
-            uvicorn.Config(app, host="127.0.0.1", port=0, log_config=None, access_log=False)
-        )
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-    def __enter__(self) -> LiveServer:
-        self.thread.start()
-        deadline = time.monotonic() + 10
-        while not self.server.started:
-            if time.monotonic() > deadline or not self.thread.is_alive():
-                raise RuntimeError("uvicorn did not start")
-            time.sleep(0.01)
-        return self
-
-    @property
-    def url(self) -> str:
-        (sock,) = self.server.servers[0].sockets
-        return f"http://127.0.0.1:{sock.getsockname()[1]}"
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=10)
 
 
 @pytest.fixture
@@ -286,9 +228,3 @@ def live_server(core: Loopy, settings: Settings) -> Iterator[LiveServer]:
 def http(live_server: LiveServer) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=live_server.url, timeout=10) as c:
         yield c
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])

@@ -5,7 +5,6 @@ and SQLite."""
 from __future__ import annotations
 
 import asyncio
-import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -13,11 +12,11 @@ import httpx
 import pytest
 from litestar.testing import AsyncTestClient
 
-from service.domain.fakes import MemoryArtifactStore, RecordingDispatcher
 from service.domain.service import Loopy
+from tests.support.cores import make_core
+from tests.support.services import fresh_pg_database
 
 Client = AsyncTestClient[Any]
-PG_ADMIN = "host=127.0.0.1 port=5432 user=postgres dbname=postgres connect_timeout=3"
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -25,29 +24,15 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Any) -> Iterator[str]:
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'loopy.db'}"
         return
-    import psycopg
-
-    try:
-        admin = psycopg.connect(PG_ADMIN, autocommit=True)
-    except psycopg.OperationalError as exc:
-        pytest.skip(f"PostgreSQL on 127.0.0.1:5432 is unreachable ({exc})")
-    name = f"loopy_badinput_{uuid.uuid4().hex[:10]}"
-    with admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-        try:
-            yield f"postgresql://postgres@127.0.0.1:5432/{name}"
-        finally:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with fresh_pg_database("loopy_badinput") as url:
+        yield url
 
 
 @pytest.fixture
 def core(store_url: str) -> Iterator[Loopy]:
-    from service.stores import open_metadata_store
-
-    meta = open_metadata_store(store_url)
-    core = Loopy(meta, MemoryArtifactStore(), RecordingDispatcher())
+    core = make_core(store_url)
     yield core
-    meta.close()
+    core.meta.close()
 
 
 def assert_4xx_problem(response: httpx.Response, status: int = 400) -> dict[str, Any]:

@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 from litestar.testing import AsyncTestClient
 
-from service.domain.fakes import RecordingDispatcher
 from service.domain.service import Loopy
+from tests.support.fakes import RecordingDispatcher
 
 Client = AsyncTestClient[Any]
 
@@ -315,7 +315,7 @@ async def test_artifact_redirects_to_presigned_url(
     kit: Any, client: Client, core: Loopy, agent_key: str, track: dict[str, Any]
 ) -> None:
     """Object stores answer GetArtifact with a 302 to a presigned URL."""
-    from service.domain.fakes import MemoryArtifactStore
+    from tests.support.fakes import MemoryArtifactStore
 
     presigning = MemoryArtifactStore(presign_base="http://s3.test/")
     core.artifacts = presigning

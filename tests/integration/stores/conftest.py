@@ -1,6 +1,6 @@
-"""Fixtures for the store suites: real SQLite files, a fresh PostgreSQL database,
-the in-memory store (when it exists), a local artifact directory and a real S3
-API server (moto) on loopback."""
+"""Fixtures for the store suites: real SQLite files, SQLite in memory, a fresh
+PostgreSQL database, a local artifact directory and a real S3 API server (moto,
+tests/conftest.py) on loopback."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import psycopg
 import pytest
 from minio import Minio
 from sqlalchemy import text
@@ -20,36 +19,9 @@ from service.stores import open_artifact_store, open_metadata_store
 from service.stores.artifacts import LocalArtifactStore
 from service.stores.s3 import S3ArtifactStore
 from service.stores.sql import SqlMetadataStore
-
-try:  # the domain engineer's in-memory store joins the suite once it exists
-    from service.stores.memory import MemoryMetadataStore
-except ImportError:
-    MemoryMetadataStore = None  # type: ignore[assignment,misc]
-
-PG_ADMIN = "host=127.0.0.1 port=5432 user=postgres dbname=postgres connect_timeout=3"
-
+from tests.support.services import fresh_pg_database
 
 # --- PostgreSQL ------------------------------------------------------------------
-
-
-def _pg_admin() -> psycopg.Connection:
-    return psycopg.connect(PG_ADMIN, autocommit=True)
-
-
-@contextlib.contextmanager
-def fresh_pg_database() -> Iterator[str]:
-    """Create `loopy_test_<random>`, yield its URL, drop it afterwards."""
-    try:
-        admin = _pg_admin()
-    except psycopg.OperationalError as error:
-        pytest.skip(f"PostgreSQL on 127.0.0.1:5432 is unreachable ({error}); skipping its half")
-    name = f"loopy_test_{uuid.uuid4().hex[:12]}"
-    with admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-        try:
-            yield f"postgresql://postgres@127.0.0.1:5432/{name}"
-        finally:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture
@@ -60,6 +32,7 @@ def new_pg_database() -> Callable[[], contextlib.AbstractContextManager[str]]:
 
 @pytest.fixture(scope="session")
 def pg_url() -> Iterator[str]:
+    """One database for the session's store tests (emptied after each test)."""
     with fresh_pg_database() as url:
         yield url
 
@@ -77,8 +50,7 @@ def _truncate_all(store: SqlMetadataStore) -> None:
 
 @pytest.fixture(params=["sqlite", "postgresql", "memory"])
 def store_kind(request: pytest.FixtureRequest) -> str:
-    if request.param == "memory" and MemoryMetadataStore is None:
-        pytest.skip("service/stores/memory.py does not exist yet")
+    """`memory` is SQLite in memory (`sqlite://`): one shared connection, no file."""
     return str(request.param)
 
 
@@ -94,13 +66,7 @@ def store_url(store_kind: str, tmp_path: Path, request: pytest.FixtureRequest) -
 
 @pytest.fixture
 def store(store_kind: str, request: pytest.FixtureRequest) -> Iterator[MetadataStore]:
-    if store_kind == "memory":
-        assert MemoryMetadataStore is not None
-        memory = MemoryMetadataStore()
-        yield memory
-        memory.close()
-        return
-    url = str(request.getfixturevalue("store_url"))
+    url = "sqlite://" if store_kind == "memory" else str(request.getfixturevalue("store_url"))
     sql = open_metadata_store(url)
     assert isinstance(sql, SqlMetadataStore)
     try:
@@ -112,19 +78,6 @@ def store(store_kind: str, request: pytest.FixtureRequest) -> Iterator[MetadataS
 
 
 # --- artifact stores -------------------------------------------------------------
-
-
-@pytest.fixture(scope="session")
-def s3_endpoint() -> Iterator[str]:
-    from moto.server import ThreadedMotoServer
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    try:
-        yield f"http://{host}:{port}"
-    finally:
-        server.stop()
 
 
 S3_KEYS = {"s3_access_key": "loopy-test", "s3_secret_key": "loopy-test-secret"}

@@ -21,44 +21,10 @@ from service.domain.service import CreateHarnessRequest, CreateTrackRequest
 from service.settings import load_settings
 from service.wiring import build_core
 from service.worker.embedded import descendants, stop_process_tree
+from tests.support.harness import TINY_RUN_CONFIG
+from tests.support.servers import live
 
 REPO = Path(__file__).resolve().parents[3]
-
-# A model small enough that a 2 s budget takes a few dozen steps on one core.
-TINY_OPTIONS = {
-    "DEPTH": 1,
-    "ASPECT_RATIO": 32,
-    "HEAD_DIM": 16,
-    "TOTAL_BATCH_SIZE": 256,
-    "DEVICE_BATCH_SIZE": 4,
-}
-TINY_RUN_CONFIG = {"options": TINY_OPTIONS, "threads": 1, "startup_allowance_s": 60.0}
-
-
-def tiny_corpus(path: Path) -> Path:
-    """~185 KB of English text that is on every machine with Python, as 3 KB documents."""
-    import pydoc
-
-    modules = ("json", "argparse", "pathlib", "collections", "functools", "subprocess")
-    text = "\n\n".join(
-        pydoc.render_doc(__import__(name), renderer=pydoc.plaintext) for name in modules
-    )
-    docs = [text[i : i + 3000] for i in range(0, len(text), 3000)]
-    path.write_text("\n".join(json.dumps({"text": doc}) for doc in docs))
-    return path
-
-
-@pytest.fixture(scope="session")
-def tiny_harness_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from trainer.data.prepare import prepare
-
-    root = tmp_path_factory.mktemp("tiny-harness")
-    corpus = tiny_corpus(root / "corpus.jsonl")
-    out = root / "harness"
-    prepare(
-        [corpus], out, vocab_size=512, val_tokens=1024, seq_len=64, time_budget_s=2.0, threads=1
-    )
-    return out
 
 
 class Stack:
@@ -193,19 +159,7 @@ class Helpers:
                 raise AssertionError(f"timed out waiting for {what}")
             time.sleep(0.05)
 
-    @staticmethod
-    def live(pids: list[int]) -> list[int]:
-        """The pids that still exist and are not zombies (a /proc scan, no psutil)."""
-        alive = []
-        for pid in pids:
-            try:
-                with open(f"/proc/{pid}/stat", "rb") as f:
-                    state = f.read().decode(errors="replace").rsplit(")", 1)[1].split()[0]
-            except OSError:
-                continue
-            if state != "Z":
-                alive.append(pid)
-        return alive
+    live = staticmethod(live)
 
 
 @pytest.fixture

@@ -1,16 +1,16 @@
-"""Fixtures for the domain core: the in-memory store, recording dispatcher and
-in-memory artifacts; a test plays the worker through claim_run / complete_run."""
+"""Fixtures for the domain core: the SQL store on SQLite in memory, a recording
+dispatcher and in-memory artifacts; a test plays the worker through claim_run / complete_run."""
 
 from __future__ import annotations
 
 import hashlib
 import json
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from service.domain.fakes import MemoryArtifactStore, RecordingDispatcher
 from service.domain.models import (
     AgentQuota,
     DecisionPolicy,
@@ -27,7 +27,9 @@ from service.domain.service import (
     DomainSettings,
     Loopy,
 )
-from service.stores.memory import MemoryMetadataStore
+from service.stores import open_metadata_store
+from tests.support.fakes import MemoryArtifactStore, RecordingDispatcher
+from tests.support.stores import memory_store
 
 BASELINE = '''"""A tiny train.py for domain tests."""
 import math
@@ -84,12 +86,11 @@ def write_harness(directory: Path, harness_id: str = "h0123456789abcde") -> Path
 
 
 def open_store(tmp_path: Path):
-    """The in-memory store; LOOPY_DOMAIN_TEST_STORE=sqlite runs the same suite on SQLite."""
+    """SQLite in memory; LOOPY_DOMAIN_TEST_STORE=sqlite runs the same suite on a SQLite
+    file (several connections, so concurrent calls really interleave)."""
     if os.environ.get("LOOPY_DOMAIN_TEST_STORE") == "sqlite":
-        from service.stores import open_metadata_store
-
         return open_metadata_store(f"sqlite:///{tmp_path / 'loopy.db'}")
-    return MemoryMetadataStore()
+    return memory_store()
 
 
 class World:
@@ -169,8 +170,10 @@ class World:
 
 
 @pytest.fixture
-def world(tmp_path: Path) -> World:
-    return World(tmp_path)
+def world(tmp_path: Path) -> Iterator[World]:
+    world = World(tmp_path)
+    yield world
+    world.meta.close()
 
 
 @pytest.fixture

@@ -423,8 +423,8 @@ def test_logs_stream_while_running_then_come_from_the_artifact(world):
 
 
 def test_artifact_urls_come_from_the_store_when_it_can_presign(world):
-    from service.domain.fakes import MemoryArtifactStore
     from service.domain.service import Loopy
+    from tests.support.fakes import MemoryArtifactStore
 
     store = MemoryArtifactStore(presign_base="http://s3.test/")
     core = Loopy(world.meta, store, world.dispatcher)

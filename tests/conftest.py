@@ -1,0 +1,45 @@
+"""Fixtures several suites share: the tiny harness real runs train on, an S3 API
+server on loopback, and the machine's PostgreSQL and Redis (see tests/support/)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.harness import build_tiny_harness
+from tests.support.services import fresh_pg_database, shared_redis_url
+
+
+@pytest.fixture(scope="session")
+def tiny_harness_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny harness (tests/support/harness.py), prepared once per session."""
+    return build_tiny_harness(tmp_path_factory.mktemp("tiny-harness"))
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint() -> Iterator[str]:
+    """A real S3 API server (moto) on a loopback port; tests use their own buckets."""
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    try:
+        yield f"http://{host}:{port}"
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    """A fresh database on the shared PostgreSQL, dropped after the test."""
+    with fresh_pg_database() as url:
+        yield url
+
+
+@pytest.fixture
+def redis_url() -> str:
+    """The shared Redis (skips, or fails under CI=true, when it is down)."""
+    return shared_redis_url()
