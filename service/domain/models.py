@@ -258,12 +258,12 @@ class Revision(msgspec.Struct, kw_only=True):
     ast_hash: str = ""
 
 
-class SearchReplaceBlock(msgspec.Struct, kw_only=True):
+class SearchReplaceBlock(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     search: str
     replace: str
 
 
-class ProposeEditRequest(msgspec.Struct, kw_only=True):
+class ProposeEditRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     description: str = ""
     base_revision: str | None = None  # default: the track head
     unified_diff: str | None = None  # exactly one of these three
@@ -397,7 +397,7 @@ class Run(msgspec.Struct, kw_only=True):
     token_budget: int = 0  # training tokens (0 = the time budget alone limits training)
 
 
-class LaunchRunRequest(msgspec.Struct, kw_only=True):
+class LaunchRunRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     track_id: str
     revision_id: str | None = None  # default: the track head
     seed: int | None = None  # default: chosen by the service
@@ -469,7 +469,7 @@ class SampleStats(msgspec.Struct, kw_only=True):
     std: float | None
 
 
-class EvaluateRequest(msgspec.Struct, kw_only=True):
+class EvaluateRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     reference_run_id: str | None = None  # default: the track head's run(s)
     replicates: int | None = None  # pairs per round; default: the track policy
     request_id: str | None = None
@@ -540,7 +540,7 @@ class Evaluation(msgspec.Struct, kw_only=True):
     version: int = 0  # compare-and-swap token of the stored evaluation
 
 
-class PromoteRequest(msgspec.Struct, kw_only=True):
+class PromoteRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     run_id: str
     expected_head_revision: str | None = None  # compare-and-swap; default: the run's base
     evaluation_id: str | None = None  # the KEEP evaluation; default: the newest one found

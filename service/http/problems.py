@@ -154,20 +154,26 @@ def _validation_problem(exc: ValidationException, instance: str) -> Problem:
 
 
 _MISSING_FIELD = re.compile(r"missing required field `([^`]+)`")
+_UNKNOWN_FIELD = re.compile(r"unknown field `([^`]+)`")  # forbid_unknown_fields
 _AT_PATH = re.compile(r"- at `\$\.?([^`]*)`")
 
 
 def _field_name(key: str, message: str) -> str:
     """The field a msgspec message is about, as a dotted path (`policy.k_sigma`).
 
-    Litestar reports body errors under the parameter name `data`; the message
-    itself says where (`- at `$.policy.k_sigma``) and which field was missing.
+    Litestar reports body errors under the parameter name `data`, or under the
+    path of the object at fault (`search_replace[0]`); the message itself says
+    where (`- at `$.policy.k_sigma``) and which field was missing or unknown.
     """
-    if key and key != "data":
+    nested = bool(key) and key != "data"
+    path = key if nested else ""
+    if not nested and (at := _AT_PATH.search(message)):
+        path = at.group(1)
+    path = path.replace("[", ".").replace("]", "")
+    if unknown := _UNKNOWN_FIELD.search(message):
+        return f"{path}.{unknown.group(1)}" if path else unknown.group(1)
+    if nested:
         return key
-    path = ""
-    if at := _AT_PATH.search(message):
-        path = at.group(1).replace("[", ".").replace("]", "")
     if missing := _MISSING_FIELD.search(message):
         return f"{path}.{missing.group(1)}" if path else missing.group(1)
     return path or key

@@ -3,6 +3,12 @@
 An agent that misspells `revison_id` in a LaunchRun body or `page_sise` in a
 query would otherwise silently get the default (train the head; a page of 50)
 and draw wrong conclusions. Both are INVALID_ARGUMENT naming the field.
+
+Request bodies declared with msgspec's `forbid_unknown_fields` are refused by
+msgspec itself while Litestar decodes them (service/http/problems.py names the
+field). The walk below covers only the bodies that do not declare it yet: the
+create-track/agent/harness requests of service/domain/service.py, whose nested
+`DecisionPolicy` and `AgentQuota` are also stored documents.
 """
 
 from __future__ import annotations
@@ -31,7 +37,7 @@ async def reject_unknown_input(request: Request[Any, Any, Any]) -> None:
                 details={"field": unknown[0], "unknown": unknown, "known": sorted(known)},
             )
     body_type = _body_type(handler)
-    if body_type is None:
+    if body_type is None or body_type.__struct_config__.forbid_unknown_fields:
         return
     body = await request.body()  # Litestar keeps it for the handler's own decoding
     if not body:
@@ -62,7 +68,7 @@ def _declared_query_parameters(handler: HTTPRouteHandler) -> frozenset[str]:
 
 
 @functools.cache
-def _body_type(handler: HTTPRouteHandler) -> type | None:
+def _body_type(handler: HTTPRouteHandler) -> type[msgspec.Struct] | None:
     data = handler.parsed_fn_signature.parameters.get("data")
     if data is None:
         return None
