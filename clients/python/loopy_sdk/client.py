@@ -78,7 +78,7 @@ from loopy_client.models import (
 from loopy_client.types import UNSET, File
 
 from loopy_sdk.errors import LoopyAPIError, RunWaitTimeout
-from loopy_sdk.events import RunEvent, SSEParser
+from loopy_sdk.events import RunEvent, run_events
 
 TERMINAL_RUN_STATES = frozenset({RunState.SUCCEEDED, RunState.FAILED, RunState.CANCELLED})
 DEFAULT_TIMEOUT_S = 30.0  # per request; WatchRun streams use it as the gap between lines
@@ -435,17 +435,14 @@ class LoopyClient:
             if read_timeout_s is not None
             else http.timeout
         )
-        parser = SSEParser()
         with http.stream(
             "GET",
             f"/v1/runs/{quote(run, safe='')}/events",
             params={"after_seq": after_seq},
             timeout=timeout,
         ) as response:
-            for line in response.iter_lines():
-                event = parser.feed(line)
-                if event is not None:
-                    yield event
+            for event in run_events(response):
+                yield event
                 if stop_at is not None and time.monotonic() >= stop_at:
                     return
 

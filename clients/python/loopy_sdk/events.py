@@ -1,10 +1,16 @@
-"""Server-sent events of WatchRun, parsed (the generated SDK returns the raw text)."""
+"""Server-sent events of WatchRun, decoded (the generated SDK returns the raw text).
+
+httpx-sse reads the text/event-stream (ids, event types, data split over lines,
+keep-alive comments); this module turns each of its events into a `RunEvent`."""
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass, field
+from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
+
+import httpx
+from httpx_sse import EventSource, ServerSentEvent
 
 
 @dataclass(frozen=True)
@@ -17,35 +23,15 @@ class RunEvent:
     type: str
     data: Any
 
+    @classmethod
+    def from_sse(cls, sse: ServerSentEvent) -> RunEvent:
+        seq = int(sse.id) if sse.id.strip().isdigit() else -1
+        return cls(seq=seq, type=sse.event, data=sse.json())
 
-@dataclass
-class SSEParser:
-    """Feed text/event-stream lines one at a time; a blank line completes an event.
-    Comment lines (`: keep-alive`) complete nothing."""
 
-    _seq: int | None = None
-    _type: str = "message"
-    _data: list[str] = field(default_factory=list)
-
-    def feed(self, line: str) -> RunEvent | None:
-        if line == "":
-            event = None
-            if self._data:
-                event = RunEvent(
-                    seq=self._seq if self._seq is not None else -1,
-                    type=self._type,
-                    data=json.loads("\n".join(self._data)),
-                )
-            self._seq, self._type, self._data = None, "message", []
-            return event
-        if line.startswith(":"):
-            return None
-        name, _, value = line.partition(":")
-        value = value.removeprefix(" ")
-        if name == "id" and value.strip().isdigit():
-            self._seq = int(value)
-        elif name == "event":
-            self._type = value
-        elif name == "data":
-            self._data.append(value)
-        return None
+def run_events(response: httpx.Response) -> Iterator[RunEvent]:
+    """The events of a WatchRun response as they arrive (the client's response hook
+    has already turned an error answer into LoopyAPIError)."""
+    for sse in EventSource(response).iter_sse():
+        if sse.data:  # an event without data carries nothing for a run
+            yield RunEvent.from_sse(sse)

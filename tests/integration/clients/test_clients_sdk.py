@@ -187,7 +187,8 @@ def test_progress_chart_and_results_export(base_url: str, agent_key: str, track:
 
 
 def test_sse_parser_reads_ids_types_multiline_data_and_skips_keepalives() -> None:
-    from loopy_sdk.events import RunEvent, SSEParser
+    import httpx
+    from loopy_sdk.events import RunEvent, run_events
 
     lines = [
         ": keep-alive",
@@ -202,8 +203,9 @@ def test_sse_parser_reads_ids_types_multiline_data_and_skips_keepalives() -> Non
         'data: {"state": "RUNNING"}',
         "",
     ]
-    parser = SSEParser()
-    events = [e for e in (parser.feed(line) for line in lines) if e is not None]
+    stream = "".join(f"{line}\n" for line in lines)
+    response = httpx.Response(200, headers={"content-type": "text/event-stream"}, text=stream)
+    events = list(run_events(response))
     assert events == [
         RunEvent(seq=3, type="log", data={"text": "a\nb"}),
         RunEvent(seq=4, type="state", data={"state": "RUNNING"}),
