@@ -39,6 +39,17 @@ def pg_url() -> Iterator[str]:
         yield url
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def sql_store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """The test once on a SQLite file and once on a fresh PostgreSQL database (where NUL
+    characters and 64-bit limits bite)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'loopy.db'}"
+        return
+    with fresh_pg_database("loopy_sql") as url:
+        yield url
+
+
 @pytest.fixture
 def redis_url() -> str:
     """The shared Redis (skips, or fails under CI=true, when it is down)."""

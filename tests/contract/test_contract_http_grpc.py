@@ -60,21 +60,9 @@ from service.grpc.gen.loopy.v1 import loopy_service_pb2 as api
 from service.grpc.gen.loopy.v1 import loopy_service_pb2_grpc as rpc
 from service.grpc.gen.loopy.v1 import resources_pb2 as pb
 from tests.support import grpc_decode as decode
+from tests.support.cores import TINY_TRAIN_SOURCE
 
-BASELINE_SOURCE = '''"""A tiny train.py: the service never runs it in these tests."""
-import torch
-
-LEARNING_RATE = 3e-4  # AdamW
-
-
-def build_model(config):
-    return torch.nn.Embedding(config["vocab_size"], config["vocab_size"])
-
-
-def train(ctx):
-    model = build_model({"vocab_size": ctx.vocab_size})
-    ctx.save(model, {"vocab_size": ctx.vocab_size})
-'''
+BASELINE_SOURCE = TINY_TRAIN_SOURCE
 
 
 class CallFailed(Exception):

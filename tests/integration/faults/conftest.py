@@ -43,8 +43,7 @@ from service.worker.embedded import stop_process_tree
 from tests.support.harness import TINY_BUDGET_S, TINY_RUN_CONFIG
 from tests.support.servers import free_port, wait_for_port
 from tests.support.services import missing
-
-REPO = Path(__file__).resolve().parents[3]
+from tests.support.workers import REPO, start_worker, worker_events
 
 BUDGET_S = TINY_BUDGET_S
 
@@ -324,12 +323,11 @@ class FaultStack:
         self.harness_id = self.core.create_harness(
             self.admin, CreateHarnessRequest(path=str(harness_dir))
         ).id
-        self.workers: dict[str, subprocess.Popen[bytes]] = {}
+        self.workers: dict[str, subprocess.Popen[Any]] = {}
         self.track_id = ""
 
     # --- workers
-    def start_worker(self, name: str, **extra_env: str) -> subprocess.Popen[bytes]:
-        log = open(self.root / f"worker-{name}.log", "ab")
+    def start_worker(self, name: str, **extra_env: str) -> subprocess.Popen[Any]:
         # One spool per worker slot ("a", "a2", ... share one): a restarted worker finds
         # what its predecessor left, as a restarted container finds its volume.
         slot = name.rstrip("0123456789")
@@ -338,24 +336,7 @@ class FaultStack:
             "LOOPY_WORKER_SPOOL_DIR": str(self.root / f"spool-{slot}"),
             **extra_env,
         }
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "service.cli",
-                "worker",
-                "--device",
-                "cpu",
-                "--queue",
-                self.queue,
-            ],
-            env=env,
-            cwd=REPO,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        log.close()
+        proc = start_worker(self.root, name, self.queue, env)
         self.workers[name] = proc
         return proc
 
@@ -529,14 +510,7 @@ class FaultStack:
         return "\n".join(out)
 
     def worker_events(self, event: str) -> list[dict[str, Any]]:
-        found = []
-        for path in sorted(self.root.glob("worker-*.log")):
-            for line in path.read_text(errors="replace").splitlines():
-                with contextlib.suppress(ValueError):
-                    record = json.loads(line)
-                    if isinstance(record, dict) and record.get("event") == event:
-                        found.append(record)
-        return found
+        return worker_events(self.root, event)
 
     def close(self) -> None:
         for proc in self.workers.values():

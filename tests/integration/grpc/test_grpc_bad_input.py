@@ -18,23 +18,13 @@ from service.grpc.gen.loopy.v1 import loopy_service_pb2 as api
 from service.grpc.gen.loopy.v1 import loopy_service_pb2_grpc as rpc
 from service.grpc.gen.loopy.v1 import resources_pb2 as pb
 from tests.support.cores import harness_record, make_core
-from tests.support.services import fresh_pg_database
 
 Stub = rpc.LoopyServiceStub
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store_url(request: pytest.FixtureRequest, tmp_path: Any) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'loopy.db'}"
-        return
-    with fresh_pg_database("loopy_badinput") as url:
-        yield url
-
-
 @pytest.fixture
-def core(store_url: str) -> Iterator[Loopy]:
-    core = make_core(store_url)
+def core(sql_store_url: str) -> Iterator[Loopy]:
+    core = make_core(sql_store_url)
     core.meta.put_harness(harness_record())
     yield core
     core.meta.close()

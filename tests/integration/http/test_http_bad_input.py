@@ -14,23 +14,13 @@ from litestar.testing import AsyncTestClient
 
 from service.domain.service import Loopy
 from tests.support.cores import make_core
-from tests.support.services import fresh_pg_database
 
 Client = AsyncTestClient[Any]
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store_url(request: pytest.FixtureRequest, tmp_path: Any) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'loopy.db'}"
-        return
-    with fresh_pg_database("loopy_badinput") as url:
-        yield url
-
-
 @pytest.fixture
-def core(store_url: str) -> Iterator[Loopy]:
-    core = make_core(store_url)
+def core(sql_store_url: str) -> Iterator[Loopy]:
+    core = make_core(sql_store_url)
     yield core
     core.meta.close()
 

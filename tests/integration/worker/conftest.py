@@ -3,11 +3,9 @@ dispatcher, and `loopy worker` processes started as subprocesses."""
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -23,8 +21,7 @@ from service.wiring import build_core
 from service.worker.embedded import descendants, stop_process_tree
 from tests.support.harness import TINY_RUN_CONFIG
 from tests.support.servers import live
-
-REPO = Path(__file__).resolve().parents[3]
+from tests.support.workers import REPO, start_worker, worker_events
 
 
 class Stack:
@@ -68,25 +65,7 @@ class Stack:
         )
 
     def start_worker(self, name: str) -> subprocess.Popen[Any]:
-        log = open(self.data_dir / f"worker-{name}.log", "ab")
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "service.cli",
-                "worker",
-                "--device",
-                "cpu",
-                "--queue",
-                self.queue,
-            ],
-            env=self.env,
-            cwd=REPO,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        log.close()
+        proc = start_worker(self.data_dir, name, self.queue, self.env)
         self.workers[name] = proc
         return proc
 
@@ -116,14 +95,7 @@ class Stack:
         return "\n".join(out)
 
     def worker_events(self, event: str) -> list[dict[str, Any]]:
-        found = []
-        for path in sorted(self.data_dir.glob("worker-*.log")):
-            for line in path.read_text(errors="replace").splitlines():
-                with contextlib.suppress(ValueError):
-                    record = json.loads(line)
-                    if isinstance(record, dict) and record.get("event") == event:
-                        found.append(record)
-        return found
+        return worker_events(self.data_dir, event)
 
     def close(self) -> None:
         for proc in self.workers.values():

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import pytest
+import torch
 
 from service.worker import speed_probe
-
-torch = pytest.importorskip("torch")
 
 
 def test_probe_measures_a_fixed_amount_of_work_and_leaves_torch_as_it_was():
