@@ -1,5 +1,6 @@
-"""Fixtures several suites share: the tiny harness real runs train on, an S3 API
-server on loopback, and the machine's PostgreSQL and Redis (see tests/support/)."""
+"""Fixtures several suites share: API keys over a suite's `core`, the tiny harness
+real runs train on, an S3 API server on loopback, and the machine's PostgreSQL and
+Redis (see tests/support/)."""
 
 from __future__ import annotations
 
@@ -8,8 +9,21 @@ from pathlib import Path
 
 import pytest
 
+from service.domain.service import CreateAgentRequest, Loopy
 from tests.support.harness import build_tiny_harness
 from tests.support.services import fresh_pg_database, shared_redis_url
+
+
+@pytest.fixture
+def admin_key(core: Loopy) -> str:
+    """The first admin's key, on the `core` fixture of the suite that asks."""
+    return core.bootstrap_admin("admin").api_key
+
+
+@pytest.fixture
+def agent_key(core: Loopy, admin_key: str) -> str:
+    admin = core.authenticate(admin_key)
+    return core.create_agent(admin, CreateAgentRequest(name="agent-1")).api_key
 
 
 @pytest.fixture(scope="session")

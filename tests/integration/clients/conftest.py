@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from service.domain.models import MetricPoint, RunOutcome, RunState, RunSummary
-from service.domain.service import CreateAgentRequest, DomainSettings, Loopy
+from service.domain.service import DomainSettings, Loopy
 from service.http.app import create_app
 from service.settings import Settings
 from tests.support.cores import TINY_TRAIN_SOURCE, harness_record, make_core
@@ -132,17 +132,6 @@ def base_url(core: Loopy, tmp_path: Any) -> Iterator[str]:
     settings = Settings(data_dir=str(tmp_path))
     with LiveServer(create_app(core, settings)) as server:
         yield server.url
-
-
-@pytest.fixture
-def admin_key(core: Loopy) -> str:
-    return core.bootstrap_admin("admin").api_key
-
-
-@pytest.fixture
-def agent_key(core: Loopy, admin_key: str) -> str:
-    admin = core.authenticate(admin_key)
-    return core.create_agent(admin, CreateAgentRequest(name="agent-1")).api_key
 
 
 def track_fields() -> dict[str, Any]:

@@ -82,11 +82,6 @@ def core() -> Iterator[Loopy]:
 
 
 @pytest.fixture
-def admin_key(core: Loopy) -> str:
-    return core.bootstrap_admin("admin").api_key
-
-
-@pytest.fixture
 async def grpc_port(core: Loopy) -> AsyncIterator[int]:
     server, port = create_grpc_server(core, "127.0.0.1:0", max_request_bytes=MAX_REQUEST_BYTES)
     await server.start()

@@ -63,19 +63,6 @@ def dispatcher(core: Loopy) -> RecordingDispatcher:
 
 
 @pytest.fixture
-def admin_key(core: Loopy) -> str:
-    return core.bootstrap_admin("admin").api_key
-
-
-@pytest.fixture
-def agent_key(core: Loopy, admin_key: str) -> str:
-    from service.domain.service import CreateAgentRequest
-
-    admin = core.authenticate(admin_key)
-    return core.create_agent(admin, CreateAgentRequest(name="agent-1")).api_key
-
-
-@pytest.fixture
 def harness_id(core: Loopy) -> str:
     """A registered harness (its files are the trainer's business, not the transport's)."""
     harness = harness_record(
