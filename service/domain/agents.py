@@ -8,29 +8,15 @@ import structlog
 
 from service.domain import ids
 from service.domain.context import Context
-from service.domain.errors import (
-    InvalidArgument,
-    PermissionDenied,
-)
-from service.domain.limits import (
-    MAX_NAME_CHARS,
-)
-from service.domain.models import (
-    Agent,
-    AgentQuota,
-    CreatedAgent,
-    Principal,
-    Role,
-    utcnow,
-)
+from service.domain.errors import InvalidArgument, PermissionDenied
+from service.domain.limits import MAX_NAME_CHARS
+from service.domain.models import Agent, AgentQuota, CreatedAgent, Principal, Role, utcnow
 from service.domain.requests import CreateAgentRequest
 
 log = structlog.get_logger(__name__)
 
 
-def create_agent_with_role(
-    ctx: Context, name: str, role: Role, quota: AgentQuota | None
-) -> CreatedAgent:
+def _create_agent(ctx: Context, name: str, role: Role, quota: AgentQuota | None) -> CreatedAgent:
     name = name.strip()
     if not name or len(name) > MAX_NAME_CHARS:
         raise InvalidArgument(
@@ -56,17 +42,23 @@ def create_agent_with_role(
 
 def bootstrap_admin(ctx: Context, name: str = "admin") -> CreatedAgent:
     """Create an admin agent without a caller (CLI `loopy keys create`, `loopy up`)."""
-    return create_agent_with_role(ctx, name, Role.ADMIN, None)
+    return _create_agent(ctx, name, Role.ADMIN, None)
 
 
 def create_agent(ctx: Context, principal: Principal, req: CreateAgentRequest) -> CreatedAgent:
     """Admin only."""
     ctx.require_admin(principal, "create agents")
-    return create_agent_with_role(ctx, req.name, req.role, req.quota)
+    return _create_agent(ctx, req.name, req.role, req.quota)
+
+
+# The agent id that names the caller on every transport (`GET /v1/agents/me`).
+ME = "me"
 
 
 def get_agent(ctx: Context, principal: Principal, agent_id: str) -> Agent:
-    """An agent may read itself; admins anyone."""
+    """An agent may read itself (`me`); admins anyone."""
+    if agent_id == ME:
+        agent_id = principal.agent_id
     if agent_id != principal.agent_id and not principal.is_admin:
         raise PermissionDenied(
             "an agent may read only itself",

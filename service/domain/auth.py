@@ -63,6 +63,12 @@ class Authenticator:
         self._cache: dict[str, tuple[Principal, float]] = {}
         self._lock = threading.Lock()
 
+    def cached(self, header: str | None) -> Principal | None:
+        """The caller of `header` when the cache knows it; no store access, so a
+        transport may call it on its event loop (Unauthenticated when malformed)."""
+        key = bearer_key(header)
+        return self._hit(ids.hash_api_key(key)) if key else None
+
     def authenticate_header(self, header: str | None) -> Principal:
         """The caller of a request whose Authorization header (or gRPC metadata) is `header`."""
         return self.authenticate_key(bearer_key(header))
@@ -76,11 +82,9 @@ class Authenticator:
         if not key:
             raise Unauthenticated("an API key is required", details=dict(WHERE_THE_KEY_GOES))
         digest = ids.hash_api_key(key)
-        now = self._clock()
-        with self._lock:
-            hit = self._cache.get(digest)
-        if hit is not None and hit[1] > now:
-            return hit[0]
+        hit = self._hit(digest)
+        if hit is not None:
+            return hit
         agent = self._meta.get_agent_by_key_hash(digest)
         if agent is None:
             raise Unauthenticated(
@@ -91,5 +95,10 @@ class Authenticator:
         with self._lock:
             if len(self._cache) >= self._max_entries:
                 self._cache.clear()
-            self._cache[digest] = (principal, now + self.ttl_s)
+            self._cache[digest] = (principal, self._clock() + self.ttl_s)
         return principal
+
+    def _hit(self, digest: str) -> Principal | None:
+        with self._lock:
+            hit = self._cache.get(digest)
+        return hit[0] if hit is not None and hit[1] > self._clock() else None

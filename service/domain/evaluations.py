@@ -16,16 +16,8 @@ from service.domain import (
     rounds,
 )
 from service.domain.context import Context, finite
-from service.domain.decisions import (
-    lord_level,
-    sample_stats,
-    speeds_match,
-)
-from service.domain.errors import (
-    FailedPrecondition,
-    InvalidArgument,
-    NotFound,
-)
+from service.domain.decisions import lord_level, sample_stats, speeds_match
+from service.domain.errors import FailedPrecondition, InvalidArgument, NotFound
 from service.domain.models import (
     EvalPair,
     EvaluateRequest,

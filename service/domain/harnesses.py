@@ -6,25 +6,14 @@ from __future__ import annotations
 import json
 import tempfile
 from pathlib import Path
-from typing import Any
 
 import structlog
 
 from service.domain import idempotency, ids
 from service.domain.context import Context
-from service.domain.errors import (
-    InvalidArgument,
-    Unavailable,
-)
-from service.domain.limits import (
-    HARNESS_ID_RE,
-)
-from service.domain.models import (
-    Harness,
-    Page,
-    Principal,
-    utcnow,
-)
+from service.domain.errors import InvalidArgument, Unavailable
+from service.domain.limits import HARNESS_ID_RE
+from service.domain.models import Harness, Page, Principal, utcnow
 from service.domain.requests import CreateHarnessRequest
 
 log = structlog.get_logger(__name__)
@@ -72,18 +61,7 @@ def register_harness_dir(ctx: Context, directory: Path, description: str) -> Har
             details={"field": "path", "path": str(directory)},
         )
     manifest_path = directory / "manifest.json"
-    try:
-        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise InvalidArgument(
-            "harness directory has no manifest.json", details={"path": str(directory)}
-        ) from exc
-    except (OSError, ValueError) as exc:
-        raise InvalidArgument(
-            "manifest.json is not readable JSON",
-            details={"path": str(manifest_path), "error": str(exc)},
-        ) from exc
-    harness = harness_from_manifest(ctx, manifest, description)
+    harness = harness_from_manifest(manifest_path, description, ctx.settings.default_time_budget_s)
     existing = ctx.meta.get_harness(harness.id)
     if existing is not None:  # content-addressed: same id, same files
         return existing
@@ -118,7 +96,22 @@ def register_harness_dir(ctx: Context, directory: Path, description: str) -> Har
     return harness
 
 
-def harness_from_manifest(ctx: Context, manifest: Any, description: str) -> Harness:
+def harness_from_manifest(
+    manifest_path: Path, description: str, default_time_budget_s: float
+) -> Harness:
+    """The harness a `loopy-harness/1` manifest.json describes (files not yet copied:
+    size 0); InvalidArgument naming the field that is missing or wrong."""
+    try:
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise InvalidArgument(
+            "harness directory has no manifest.json", details={"path": str(manifest_path.parent)}
+        ) from exc
+    except (OSError, ValueError) as exc:
+        raise InvalidArgument(
+            "manifest.json is not readable JSON",
+            details={"path": str(manifest_path), "error": str(exc)},
+        ) from exc
     if not isinstance(manifest, dict) or manifest.get("format") != "loopy-harness/1":
         raise InvalidArgument(
             "manifest.json is not a loopy-harness/1 manifest",
@@ -149,7 +142,7 @@ def harness_from_manifest(ctx: Context, manifest: Any, description: str) -> Harn
         raise InvalidArgument(
             "manifest files must map names to sha256 strings", details={"field": "files"}
         )
-    budget = manifest.get("time_budget_s", ctx.settings.default_time_budget_s)
+    budget = manifest.get("time_budget_s", default_time_budget_s)
     if not isinstance(budget, int | float) or not budget > 0:
         raise InvalidArgument(
             "manifest time_budget_s must be a positive number",

@@ -14,15 +14,9 @@ from typing import TypeVar
 import structlog
 
 from service.domain.context import Context
-from service.domain.errors import (
-    InvalidArgument,
-)
-from service.domain.limits import (
-    MAX_REQUEST_ID_CHARS,
-)
-from service.domain.models import (
-    Principal,
-)
+from service.domain.errors import InvalidArgument
+from service.domain.limits import MAX_REQUEST_ID_CHARS
+from service.domain.models import Principal
 
 log = structlog.get_logger(__name__)
 

@@ -9,9 +9,7 @@ import msgspec
 import structlog
 
 from service.domain.context import Context, to_builtins
-from service.domain.errors import (
-    FailedPrecondition,
-)
+from service.domain.errors import FailedPrecondition
 from service.domain.models import (
     RUN_TRANSITIONS,
     BudgetKind,

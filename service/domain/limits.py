@@ -10,14 +10,8 @@ import structlog
 
 from service.domain import edits
 from service.domain.context import Context
-from service.domain.errors import (
-    PayloadTooLarge,
-    QuotaExceeded,
-)
-from service.domain.models import (
-    Agent,
-    Track,
-)
+from service.domain.errors import PayloadTooLarge, QuotaExceeded
+from service.domain.models import Agent, Track
 
 log = structlog.get_logger(__name__)
 

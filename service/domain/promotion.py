@@ -13,12 +13,7 @@ from service.domain import (
     tracks,
 )
 from service.domain.context import Context, best_run
-from service.domain.errors import (
-    Conflict,
-    FailedPrecondition,
-    InvalidArgument,
-    NotFound,
-)
+from service.domain.errors import Conflict, FailedPrecondition, InvalidArgument, NotFound
 from service.domain.models import (
     Evaluation,
     EvaluationState,

@@ -10,9 +10,7 @@ import structlog
 
 from service.domain.charts import RevisionPoint, render_progress_png
 from service.domain.context import Context, best_run, finite
-from service.domain.decisions import (
-    t_interval,
-)
+from service.domain.decisions import t_interval
 from service.domain.models import (
     TERMINAL_RUN_STATES,
     Leaderboard,

@@ -9,15 +9,8 @@ import structlog
 
 from service.domain import edits, idempotency, ids, limits
 from service.domain.context import Context, on_track
-from service.domain.decisions import (
-    ast_hash,
-)
-from service.domain.errors import (
-    InvalidArgument,
-    LoopyError,
-    NotFound,
-    PayloadTooLarge,
-)
+from service.domain.decisions import ast_hash
+from service.domain.errors import InvalidArgument, LoopyError, NotFound, PayloadTooLarge
 from service.domain.models import (
     Page,
     PatchFormat,

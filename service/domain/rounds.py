@@ -24,9 +24,7 @@ from service.domain.decisions import (
     speed_check,
     t_interval,
 )
-from service.domain.errors import (
-    Unavailable,
-)
+from service.domain.errors import Unavailable
 from service.domain.models import (
     TERMINAL_RUN_STATES,
     EvalPair,

@@ -25,10 +25,7 @@ from service.domain.errors import (
     NotFound,
     PermissionDenied,
 )
-from service.domain.limits import (
-    MAX_SEED,
-    MAX_STEP,
-)
+from service.domain.limits import MAX_SEED, MAX_STEP
 from service.domain.models import (
     TERMINAL_RUN_STATES,
     LaunchRunRequest,

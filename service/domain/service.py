@@ -47,8 +47,9 @@ Decisions recorded here (the contract transports and agents rely on):
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from typing import Any
+import functools
+from collections.abc import Callable
+from typing import Any, Concatenate, Generic, ParamSpec, TypeVar, overload
 
 from service.domain import (
     agents,
@@ -63,35 +64,7 @@ from service.domain import (
 )
 from service.domain.auth import Authenticator
 from service.domain.context import Context, DomainSettings
-from service.domain.models import (
-    Agent,
-    CreatedAgent,
-    DecisionPolicy,
-    EvaluateRequest,
-    Evaluation,
-    Harness,
-    HeadChange,
-    LaunchRunRequest,
-    Leaderboard,
-    MetricPoint,
-    MetricSeries,
-    Page,
-    Principal,
-    Program,
-    PromoteRequest,
-    Proposal,
-    ProposeEditRequest,
-    ProposeEditResult,
-    Revision,
-    RevisionView,
-    Run,
-    RunAssignment,
-    RunEvent,
-    RunLogs,
-    RunOutcome,
-    RunState,
-    Track,
-)
+from service.domain.models import DecisionPolicy, LaunchRunRequest, Principal
 from service.domain.ports import ArtifactStore, Dispatcher, MetadataStore
 from service.domain.requests import CreateAgentRequest, CreateHarnessRequest, CreateTrackRequest
 
@@ -105,6 +78,29 @@ __all__ = [
     "LaunchRunRequest",
     "Loopy",
 ]
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+class use_case(Generic[P, R]):  # noqa: N801 (used like a decorator, read like `def`)
+    """A use-case function of the context as a method of `Loopy`: `core.get_run(p, id)`
+    calls `runs.get_run(core.ctx, p, id)`, with that function's signature (and docs)."""
+
+    def __init__(self, function: Callable[Concatenate[Context, P], R]) -> None:
+        self._function = function
+        functools.update_wrapper(self, function)  # type: ignore[arg-type]
+
+    @overload
+    def __get__(self, core: None, owner: type[Any]) -> use_case[P, R]: ...
+
+    @overload
+    def __get__(self, core: Loopy, owner: type[Any]) -> Callable[P, R]: ...
+
+    def __get__(self, core: Loopy | None, owner: type[Any]) -> use_case[P, R] | Callable[P, R]:
+        if core is None:
+            return self
+        return functools.partial(self._function, core.ctx)
 
 
 class Loopy:
@@ -128,6 +124,7 @@ class Loopy:
     def ctx(self) -> Context:
         return self._ctx
 
+    # The context's; tests swap the artifact store or dispatcher of a live core.
     @property
     def meta(self) -> MetadataStore:
         return self._ctx.meta
@@ -136,13 +133,25 @@ class Loopy:
     def artifacts(self) -> ArtifactStore:
         return self._ctx.artifacts
 
+    @artifacts.setter
+    def artifacts(self, artifacts: ArtifactStore) -> None:
+        self._ctx.artifacts = artifacts
+
     @property
     def dispatcher(self) -> Dispatcher:
         return self._ctx.dispatcher
 
+    @dispatcher.setter
+    def dispatcher(self, dispatcher: Dispatcher) -> None:
+        self._ctx.dispatcher = dispatcher
+
     @property
     def settings(self) -> DomainSettings:
         return self._ctx.settings
+
+    @settings.setter
+    def settings(self, settings: DomainSettings) -> None:
+        self._ctx.settings = settings
 
     @property
     def authenticator(self) -> Authenticator:
@@ -157,165 +166,68 @@ class Loopy:
     def run_ids_of_revision(self, revision_id: str) -> list[str]:
         return self._ctx.run_ids_of_revision(revision_id)
 
-    def bootstrap_admin(self, name: str = "admin") -> CreatedAgent:
-        return agents.bootstrap_admin(self._ctx, name)
+    # --- Agents ----------------------------------------------------------------
 
-    def create_agent(self, principal: Principal, req: CreateAgentRequest) -> CreatedAgent:
-        return agents.create_agent(self._ctx, principal, req)
+    bootstrap_admin = use_case(agents.bootstrap_admin)
+    create_agent = use_case(agents.create_agent)
+    get_agent = use_case(agents.get_agent)
 
-    def get_agent(self, principal: Principal, agent_id: str) -> Agent:
-        return agents.get_agent(self._ctx, principal, agent_id)
+    # --- Harnesses -------------------------------------------------------------
 
-    def create_harness(self, principal: Principal, req: CreateHarnessRequest) -> Harness:
-        return harnesses.create_harness(self._ctx, principal, req)
+    create_harness = use_case(harnesses.create_harness)
+    get_harness = use_case(harnesses.get_harness)
+    list_harnesses = use_case(harnesses.list_harnesses)
 
-    def get_harness(self, principal: Principal, harness_id: str) -> Harness:
-        return harnesses.get_harness(self._ctx, principal, harness_id)
+    # --- Tracks ----------------------------------------------------------------
 
-    def list_harnesses(
-        self, principal: Principal, page_size: int | None, page_token: str
-    ) -> Page[Harness]:
-        return harnesses.list_harnesses(self._ctx, principal, page_size, page_token)
+    create_track = use_case(tracks.create_track)
+    get_track = use_case(tracks.get_track)
+    list_tracks = use_case(tracks.list_tracks)
+    get_program = use_case(tracks.get_program)
 
-    def create_track(self, principal: Principal, req: CreateTrackRequest) -> Track:
-        return tracks.create_track(self._ctx, principal, req)
+    # --- Revisions and proposals -----------------------------------------------
 
-    def get_track(self, principal: Principal, track_id: str) -> Track:
-        return tracks.get_track(self._ctx, principal, track_id)
+    propose_edit = use_case(revisions.propose_edit)
+    get_revision = use_case(revisions.get_revision)
+    list_revisions = use_case(revisions.list_revisions)
+    list_proposals = use_case(revisions.list_proposals)
 
-    def list_tracks(
-        self, principal: Principal, page_size: int | None, page_token: str
-    ) -> Page[Track]:
-        return tracks.list_tracks(self._ctx, principal, page_size, page_token)
+    # --- Runs ------------------------------------------------------------------
 
-    def get_program(self, principal: Principal, track_id: str) -> Program:
-        return tracks.get_program(self._ctx, principal, track_id)
+    launch_run = use_case(runs.launch_run)
+    get_run = use_case(runs.get_run)
+    list_runs = use_case(runs.list_runs)
+    cancel_run = use_case(runs.cancel_run)
+    watch_run = use_case(runs.watch_run)
+    get_metrics = use_case(runs.get_metrics)
+    get_run_logs = use_case(runs.get_run_logs)
+    get_artifact_url = use_case(runs.get_artifact_url)
+    open_artifact = use_case(runs.open_artifact)
 
-    def propose_edit(
-        self, principal: Principal, track_id: str, req: ProposeEditRequest
-    ) -> ProposeEditResult:
-        return revisions.propose_edit(self._ctx, principal, track_id, req)
+    # --- Evaluations -----------------------------------------------------------
 
-    def get_revision(self, principal: Principal, revision_id: str) -> RevisionView:
-        return revisions.get_revision(self._ctx, principal, revision_id)
+    evaluate = use_case(evaluations.evaluate)
+    get_evaluation = use_case(evaluations.get_evaluation)
 
-    def list_revisions(
-        self,
-        principal: Principal,
-        track_id: str,
-        author_agent_id: str | None,
-        page_size: int | None,
-        page_token: str,
-    ) -> Page[Revision]:
-        return revisions.list_revisions(
-            self._ctx, principal, track_id, author_agent_id, page_size, page_token
-        )
+    # --- Promotion and head history --------------------------------------------
 
-    def list_proposals(
-        self,
-        principal: Principal,
-        track_id: str,
-        author_agent_id: str | None,
-        page_size: int | None,
-        page_token: str,
-    ) -> Page[Proposal]:
-        return revisions.list_proposals(
-            self._ctx, principal, track_id, author_agent_id, page_size, page_token
-        )
+    promote_run = use_case(promotion.promote_run)
+    list_head_changes = use_case(promotion.list_head_changes)
 
-    def launch_run(self, principal: Principal, req: LaunchRunRequest) -> Run:
-        return runs.launch_run(self._ctx, principal, req)
+    # --- Leaderboard and history -----------------------------------------------
 
-    def get_run(self, principal: Principal, run_id: str) -> Run:
-        return runs.get_run(self._ctx, principal, run_id)
+    get_leaderboard = use_case(reports.get_leaderboard)
+    results_tsv = use_case(reports.results_tsv)
+    progress_png = use_case(reports.progress_png)
 
-    def list_runs(
-        self,
-        principal: Principal,
-        track_id: str,
-        state: RunState | None,
-        page_size: int | None,
-        page_token: str,
-    ) -> Page[Run]:
-        return runs.list_runs(self._ctx, principal, track_id, state, page_size, page_token)
+    # --- Worker-facing (no principal: workers are trusted) ---------------------
 
-    def cancel_run(self, principal: Principal, run_id: str) -> Run:
-        return runs.cancel_run(self._ctx, principal, run_id)
-
-    def watch_run(
-        self, principal: Principal, run_id: str, after_seq: int = 0
-    ) -> AsyncIterator[RunEvent]:
-        return runs.watch_run(self._ctx, principal, run_id, after_seq)
-
-    def get_metrics(
-        self,
-        principal: Principal,
-        run_id: str,
-        since_step: int | None,
-        names: list[str] | None,
-        limit: int | None = None,
-    ) -> MetricSeries:
-        return runs.get_metrics(self._ctx, principal, run_id, since_step, names, limit)
-
-    def get_run_logs(
-        self, principal: Principal, run_id: str, tail_bytes: int | None = None
-    ) -> RunLogs:
-        return runs.get_run_logs(self._ctx, principal, run_id, tail_bytes)
-
-    def get_artifact_url(self, principal: Principal, run_id: str, name: str) -> str | None:
-        return runs.get_artifact_url(self._ctx, principal, run_id, name)
-
-    def open_artifact(self, principal: Principal, run_id: str, name: str) -> tuple[Any, int, str]:
-        return runs.open_artifact(self._ctx, principal, run_id, name)
-
-    def evaluate(self, principal: Principal, run_id: str, req: EvaluateRequest) -> Evaluation:
-        return evaluations.evaluate(self._ctx, principal, run_id, req)
-
-    def get_evaluation(self, principal: Principal, run_id: str, evaluation_id: str) -> Evaluation:
-        return evaluations.get_evaluation(self._ctx, principal, run_id, evaluation_id)
-
-    def promote_run(self, principal: Principal, track_id: str, req: PromoteRequest) -> Track:
-        return promotion.promote_run(self._ctx, principal, track_id, req)
-
-    def list_head_changes(
-        self, principal: Principal, track_id: str, page_size: int | None, page_token: str
-    ) -> Page[HeadChange]:
-        return promotion.list_head_changes(self._ctx, principal, track_id, page_size, page_token)
-
-    def get_leaderboard(
-        self, principal: Principal, track_id: str, limit: int | None = None
-    ) -> Leaderboard:
-        return reports.get_leaderboard(self._ctx, principal, track_id, limit)
-
-    def results_tsv(self, principal: Principal, track_id: str) -> str:
-        return reports.results_tsv(self._ctx, principal, track_id)
-
-    def progress_png(self, principal: Principal, track_id: str) -> bytes:
-        return reports.progress_png(self._ctx, principal, track_id)
-
-    def claim_run(self, run_id: str, worker_id: str) -> RunAssignment | None:
-        return worker_protocol.claim_run(self._ctx, run_id, worker_id)
-
-    def heartbeat(self, run_id: str, worker_id: str) -> bool:
-        return worker_protocol.heartbeat(self._ctx, run_id, worker_id)
-
-    def record_metrics(self, run_id: str, points: list[MetricPoint]) -> None:
-        return worker_protocol.record_metrics(self._ctx, run_id, points)
-
-    def record_log(self, run_id: str, text: str) -> None:
-        return worker_protocol.record_log(self._ctx, run_id, text)
-
-    def complete_run(self, run_id: str, worker_id: str, outcome: RunOutcome) -> Run | None:
-        return worker_protocol.complete_run(self._ctx, run_id, worker_id, outcome)
-
-    def release_run(self, run_id: str, worker_id: str, reason: str) -> Run | None:
-        return worker_protocol.release_run(self._ctx, run_id, worker_id, reason)
-
-    def requeue_unclaimed_runs(self) -> list[Run]:
-        return worker_protocol.requeue_unclaimed_runs(self._ctx)
-
-    def readiness(self) -> dict[str, bool]:
-        return worker_protocol.readiness(self._ctx)
-
-    def reap_lost_runs(self) -> list[Run]:
-        return worker_protocol.reap_lost_runs(self._ctx)
+    claim_run = use_case(worker_protocol.claim_run)
+    heartbeat = use_case(worker_protocol.heartbeat)
+    record_metrics = use_case(worker_protocol.record_metrics)
+    record_log = use_case(worker_protocol.record_log)
+    complete_run = use_case(worker_protocol.complete_run)
+    release_run = use_case(worker_protocol.release_run)
+    requeue_unclaimed_runs = use_case(worker_protocol.requeue_unclaimed_runs)
+    readiness = use_case(worker_protocol.readiness)
+    reap_lost_runs = use_case(worker_protocol.reap_lost_runs)

@@ -11,16 +11,8 @@ import structlog
 
 from service.domain import edits, idempotency, ids, lifecycle, limits
 from service.domain.context import Context, best_run, finite
-from service.domain.decisions import (
-    ast_hash,
-    error_budget,
-    sample_std,
-)
-from service.domain.errors import (
-    AlreadyExists,
-    InvalidArgument,
-    PayloadTooLarge,
-)
+from service.domain.decisions import ast_hash, error_budget, sample_std
+from service.domain.errors import AlreadyExists, InvalidArgument, PayloadTooLarge
 from service.domain.limits import (
     DEVICE_CLASS_RE,
     MAX_NAME_CHARS,

@@ -15,9 +15,7 @@ from service.domain import (
     rounds,
 )
 from service.domain.context import Context, finite, to_builtins
-from service.domain.errors import (
-    InvalidArgument,
-)
+from service.domain.errors import InvalidArgument
 from service.domain.models import (
     FailureReason,
     MetricPoint,
