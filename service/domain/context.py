@@ -163,11 +163,22 @@ class Context:
         return min(page_size, self.settings.max_page_size)
 
 
-def on_track(revision: Revision, track: Track) -> bool:
-    """A revision may be used on a track it was proposed on, or that starts or ends with it."""
-    return revision.track_id == track.id or revision.id in (
+def require_on_track(revision: Revision, track: Track, field: str, what: str) -> None:
+    """A revision may be used on a track it was proposed on, or that starts or ends with
+    it; InvalidArgument naming `field` (and `what` it is, in words) otherwise."""
+    if revision.track_id == track.id or revision.id in (
         track.baseline_revision,
         track.head_revision,
+    ):
+        return
+    raise InvalidArgument(
+        f"the {what} belongs to another track",
+        details={
+            "field": field,
+            "revision_id": revision.id,
+            "revision_track_id": revision.track_id,
+            "track_id": track.id,
+        },
     )
 
 

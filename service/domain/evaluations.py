@@ -103,9 +103,10 @@ def evaluate(ctx: Context, principal: Principal, run_id: str, req: EvaluateReque
         )
     candidate_rev = ctx.revision(run.revision_id)
     reference_rev = ctx.revision(reference_revision)
-    equivalent = revisions.revision_ast_hash(ctx, candidate_rev) == revisions.revision_ast_hash(
-        ctx, reference_rev
-    ) and bool(revisions.revision_ast_hash(ctx, candidate_rev))
+    candidate_hash = revisions.revision_ast_hash(candidate_rev)
+    equivalent = bool(candidate_hash) and candidate_hash == revisions.revision_ast_hash(
+        reference_rev
+    )
     # Code equivalent to a revision already judged against this reference: its verdict.
     earlier = None if equivalent else _judged_twin(ctx, track, candidate_rev, reference_revision)
     agent = ctx.agent(principal.agent_id)
@@ -126,13 +127,17 @@ def evaluate(ctx: Context, principal: Principal, run_id: str, req: EvaluateReque
             limits.check_run_quota(ctx, agent, track, needed=needed)
         first_round_extra = min(per_round - 1, (slots - needed) // 2)
 
-    eval_id = reserved or ids.new_id("eval")
-    if reserved is None:
-        found, eval_id = idempotency.reserve(
-            ctx, principal, "evaluation", req.request_id, eval_id, ctx.meta.get_evaluation
-        )
-        if found is not None:
-            return found
+    found, eval_id = idempotency.reserve(
+        ctx,
+        principal,
+        "evaluation",
+        req.request_id,
+        reserved,
+        ids.new_id("eval"),
+        ctx.meta.get_evaluation,
+    )
+    if found is not None:
+        return found
     now = utcnow()
     evaluation = Evaluation(
         id=eval_id,
@@ -157,34 +162,8 @@ def evaluate(ctx: Context, principal: Principal, run_id: str, req: EvaluateReque
         max_pairs=max_pairs,
         pairs_per_round=per_round,
     )
-    if equivalent:
-        evaluation.state = EvaluationState.DONE
-        evaluation.verdict = Verdict.EQUIVALENT
-        evaluation.equivalent_to = reference_revision
-        evaluation.finish_time = now
-        evaluation.method = "AST equivalence"
-        evaluation.reason = (
-            "the candidate's code is the reference's once comments, docstrings and "
-            "formatting are dropped: no run can tell them apart"
-        )
-        ctx.meta.put_evaluation(evaluation)
-        log.info("evaluation.equivalent", evaluation_id=eval_id, run_id=run.id)
-        return evaluation
-    if earlier is not None:
-        assert earlier.verdict is not None
-        evaluation.state = EvaluationState.DONE
-        evaluation.verdict = Verdict.EQUIVALENT
-        evaluation.equivalent_to = earlier.candidate.revision_id
-        evaluation.finish_time = now
-        evaluation.method = "AST equivalence"
-        evaluation.reason = (
-            f"the candidate's code is revision {earlier.candidate.revision_id[:12]}'s once "
-            f"comments, docstrings and formatting are dropped; evaluation {earlier.id} "
-            f"of that revision against this reference said {earlier.verdict.value}"
-        )
-        ctx.meta.put_evaluation(evaluation)
-        log.info("evaluation.equivalent", evaluation_id=eval_id, earlier=earlier.id)
-        return evaluation
+    if equivalent or earlier is not None:
+        return _answer_equivalent(ctx, evaluation, earlier)
 
     # Draw this test's level from the track's false-discovery budget (LORD++), using
     # the KEEPs known now (asynchronous LORD: pending tests count as non-discoveries).
@@ -233,6 +212,40 @@ def evaluate(ctx: Context, principal: Principal, run_id: str, req: EvaluateReque
         level=evaluation.level,
     )
     return rounds.try_finish_evaluation(ctx, evaluation)
+
+
+def _answer_equivalent(
+    ctx: Context, evaluation: Evaluation, earlier: Evaluation | None
+) -> Evaluation:
+    """Decided at once, without a run: the candidate's code is the reference's, or that
+    of a revision `earlier` judged against the same reference, once comments,
+    docstrings and formatting are dropped."""
+    evaluation.state = EvaluationState.DONE
+    evaluation.verdict = Verdict.EQUIVALENT
+    evaluation.finish_time = evaluation.create_time
+    evaluation.method = "AST equivalence"
+    if earlier is None:
+        evaluation.equivalent_to = evaluation.reference.revision_id
+        evaluation.reason = (
+            "the candidate's code is the reference's once comments, docstrings and "
+            "formatting are dropped: no run can tell them apart"
+        )
+    else:
+        assert earlier.verdict is not None
+        evaluation.equivalent_to = earlier.candidate.revision_id
+        evaluation.reason = (
+            f"the candidate's code is revision {earlier.candidate.revision_id[:12]}'s once "
+            f"comments, docstrings and formatting are dropped; evaluation {earlier.id} "
+            f"of that revision against this reference said {earlier.verdict.value}"
+        )
+    ctx.meta.put_evaluation(evaluation)
+    log.info(
+        "evaluation.equivalent",
+        evaluation_id=evaluation.id,
+        run_id=evaluation.run_id,
+        earlier=earlier.id if earlier else None,
+    )
+    return evaluation
 
 
 def _judged_twin(

@@ -78,10 +78,16 @@ def reserve(
     principal: Principal,
     kind: str,
     request_id: str | None,
+    reserved: str | None,
     fresh_id: str,
     load: Callable[[str], T | None],
 ) -> tuple[T | None, str]:
-    """Claim `request_id` for `fresh_id`; when a concurrent call won, its result."""
+    """Claim `request_id` for `fresh_id`; when a concurrent call won, its result.
+
+    `reserved` is what `replayed` found: an id an earlier call claimed and did not
+    use (it died); the resource is then created under that id."""
+    if reserved is not None:
+        return None, reserved
     if not request_id:
         return None, fresh_id
     winner = ctx.meta.put_request(principal.agent_id, kind, request_id, fresh_id)

@@ -4,11 +4,14 @@ is three-way merged onto the head, and the head becomes the new revision's paren
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TypeVar
+
 import msgspec
 import structlog
 
 from service.domain import edits, idempotency, ids, limits
-from service.domain.context import Context, on_track
+from service.domain.context import Context, require_on_track
 from service.domain.decisions import ast_hash
 from service.domain.errors import InvalidArgument, LoopyError, NotFound, PayloadTooLarge
 from service.domain.models import (
@@ -25,6 +28,8 @@ from service.domain.models import (
 )
 
 log = structlog.get_logger(__name__)
+
+T = TypeVar("T")
 
 
 def _require_utf8(req: ProposeEditRequest) -> None:
@@ -100,16 +105,7 @@ def propose_edit(
                 f"base revision {proposal.base_revision!r} not found",
                 details={"field": "base_revision", "revision_id": proposal.base_revision},
             )
-        if not on_track(base, track):
-            raise InvalidArgument(
-                "the base revision belongs to another track",
-                details={
-                    "field": "base_revision",
-                    "revision_id": base.id,
-                    "revision_track_id": base.track_id,
-                    "track_id": track.id,
-                },
-            )
+        require_on_track(base, track, "base_revision", "base revision")
         head = base if base.id == track.head_revision else ctx.revision(track.head_revision)
         applied = edits.apply_edit(base.source, head.source, req, limits.edit_policy(ctx, track))
     except LoopyError as err:
@@ -160,21 +156,21 @@ def propose_edit(
     )
 
 
-def revision_ast_hash(ctx: Context, revision: Revision) -> str:
+def revision_ast_hash(revision: Revision) -> str:
     return revision.ast_hash or ast_hash(revision.source)
 
 
 def equivalents(ctx: Context, track_id: str, revision: Revision) -> list[str]:
     """Other revisions of the track with the same behaviour (same AST without comments,
     docstrings and formatting), oldest first."""
-    wanted = revision_ast_hash(ctx, revision)
+    wanted = revision_ast_hash(revision)
     if not wanted:
         return []
     found: list[str] = []
     token = ""
     while True:
         page, token = ctx.meta.list_revisions(track_id, None, 1000, token)
-        found += [r.id for r in page if r.id != revision.id and revision_ast_hash(ctx, r) == wanted]
+        found += [r.id for r in page if r.id != revision.id and revision_ast_hash(r) == wanted]
         if not token:
             return found
 
@@ -237,11 +233,9 @@ def list_revisions(
     page_size: int | None,
     page_token: str,
 ) -> Page[Revision]:
-    ctx.track(track_id)
-    items, token = ctx.meta.list_revisions(
-        track_id, author_agent_id or None, ctx.page_size(page_size), page_token
+    return _by_author(
+        ctx, ctx.meta.list_revisions, track_id, author_agent_id, page_size, page_token
     )
-    return Page(items=items, next_page_token=token)
 
 
 def list_proposals(
@@ -252,8 +246,22 @@ def list_proposals(
     page_size: int | None,
     page_token: str,
 ) -> Page[Proposal]:
+    return _by_author(
+        ctx, ctx.meta.list_proposals, track_id, author_agent_id, page_size, page_token
+    )
+
+
+def _by_author(
+    ctx: Context,
+    list_page: Callable[[str, str | None, int, str], tuple[list[T], str]],
+    track_id: str,
+    author_agent_id: str | None,
+    page_size: int | None,
+    page_token: str,
+) -> Page[T]:
+    """A page of a track's revisions or proposals, of one author when one is given."""
     ctx.track(track_id)
-    items, token = ctx.meta.list_proposals(
+    items, token = list_page(
         track_id, author_agent_id or None, ctx.page_size(page_size), page_token
     )
     return Page(items=items, next_page_token=token)

@@ -17,7 +17,7 @@ from service.domain import (
     limits,
     rounds,
 )
-from service.domain.context import Context, on_track
+from service.domain.context import Context, require_on_track
 from service.domain.errors import (
     AlreadyExists,
     InvalidArgument,
@@ -52,29 +52,18 @@ def launch_run(ctx: Context, principal: Principal, req: LaunchRunRequest) -> Run
         return found
     track = ctx.track(req.track_id)
     revision = ctx.revision(req.revision_id or track.head_revision)
-    if not on_track(revision, track):
-        raise InvalidArgument(
-            "the revision belongs to another track",
-            details={
-                "field": "revision_id",
-                "revision_id": revision.id,
-                "revision_track_id": revision.track_id,
-                "track_id": track.id,
-            },
-        )
+    require_on_track(revision, track, "revision_id", "revision")
     if req.seed is not None and not 0 <= req.seed <= MAX_SEED:
         raise InvalidArgument(
             f"seed must be 0 to {MAX_SEED}", details={"field": "seed", "value": req.seed}
         )
     agent = ctx.agent(principal.agent_id)
     limits.check_run_quota(ctx, agent, track)
-    run_id = reserved or ids.new_id("run")
-    if reserved is None:
-        found, run_id = idempotency.reserve(
-            ctx, principal, "run", req.request_id, run_id, ctx.meta.get_run
-        )
-        if found is not None:
-            return found
+    found, run_id = idempotency.reserve(
+        ctx, principal, "run", req.request_id, reserved, ids.new_id("run"), ctx.meta.get_run
+    )
+    if found is not None:
+        return found
     seed = req.seed if req.seed is not None else secrets.randbelow(MAX_SEED)
     try:
         return lifecycle.new_run(

@@ -110,12 +110,11 @@ def _create_track(ctx: Context, principal: Principal, req: CreateTrackRequest) -
     )
     edits.validate_source(source, limits.edit_policy(ctx, track))
 
-    if reserved is None:
-        found, reserved = idempotency.reserve(
-            ctx, principal, "track", req.request_id, req.track_id, ctx.meta.get_track
-        )
-        if found is not None:
-            return found
+    found, reserved = idempotency.reserve(
+        ctx, principal, "track", req.request_id, reserved, req.track_id, ctx.meta.get_track
+    )
+    if found is not None:
+        return found
     ctx.meta.put_revision(
         Revision(
             id=baseline_id,
