@@ -1,11 +1,12 @@
-"""The requests of the admin use-cases (tracks, agents, harnesses); the agents'
-requests (edits, runs, evaluations, promotions) are in service.domain.models."""
+"""What callers send: the bodies of the use-cases that create or change something
+(edits, runs, evaluations, promotions; tracks, agents and harnesses for admins)."""
 
 from __future__ import annotations
 
 import msgspec
 
-from service.domain.models import AgentQuota, BudgetKind, DecisionPolicy, Role
+from service.domain.enums import BudgetKind, Role
+from service.domain.resources import AgentQuota, DecisionPolicy
 
 
 class CreateTrackRequest(msgspec.Struct, kw_only=True):
@@ -44,3 +45,39 @@ class CreateHarnessRequest(msgspec.Struct, kw_only=True):
     demo: bool = False
     description: str = ""
     request_id: str | None = None
+
+
+class SearchReplaceBlock(msgspec.Struct, kw_only=True):
+    search: str
+    replace: str
+
+
+class ProposeEditRequest(msgspec.Struct, kw_only=True):
+    description: str = ""
+    base_revision: str | None = None  # default: the track head
+    unified_diff: str | None = None  # exactly one of these three
+    search_replace: list[SearchReplaceBlock] | None = None
+    full_source: str | None = None
+    request_id: str | None = None
+
+
+class LaunchRunRequest(msgspec.Struct, kw_only=True):
+    track_id: str
+    revision_id: str | None = None  # default: the track head
+    seed: int | None = None  # default: chosen by the service
+    request_id: str | None = None
+
+
+class EvaluateRequest(msgspec.Struct, kw_only=True):
+    reference_run_id: str | None = None  # default: the track head's run(s)
+    replicates: int | None = None  # pairs per round; default: the track policy
+    request_id: str | None = None
+    max_pairs: int | None = None  # default: the track policy
+
+
+class PromoteRequest(msgspec.Struct, kw_only=True):
+    run_id: str
+    expected_head_revision: str | None = None  # compare-and-swap; default: the run's base
+    evaluation_id: str | None = None  # the KEEP evaluation; default: the newest one found
+    force: bool = False  # admin only: move the head without a KEEP ...
+    reason: str = ""  # ... saying why (required with force)
