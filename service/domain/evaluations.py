@@ -194,7 +194,7 @@ def evaluate(ctx: Context, principal: Principal, run_id: str, req: EvaluateReque
             reused_reference=twin is not None,
         )
     ]
-    pairs += rounds.new_pairs(ctx, first_round_extra, used_seeds)
+    pairs += rounds.new_pairs(first_round_extra, used_seeds)
     evaluation.pairs = pairs
     evaluation.sandbox = sandbox_of([run, *([twin] if twin is not None else [])])
     evaluation.candidate.run_ids = [p.candidate_run_id for p in pairs]

@@ -41,7 +41,7 @@ def transition(ctx: Context, run: Run, to: RunState, **changes: Any) -> Run | No
     return updated
 
 
-def illegal_transition(ctx: Context, run: Run, to: RunState) -> FailedPrecondition:
+def illegal_transition(run: Run, to: RunState) -> FailedPrecondition:
     allowed_from = sorted(s.value for s, targets in RUN_TRANSITIONS.items() if to in targets)
     return FailedPrecondition(
         f"run {run.id} is {run.state.value}; it cannot become {to.value}",

@@ -42,7 +42,7 @@ from service.domain.models import (
 log = structlog.get_logger(__name__)
 
 
-def new_pairs(ctx: Context, count: int, used_seeds: set[int]) -> list[EvalPair]:
+def new_pairs(count: int, used_seeds: set[int]) -> list[EvalPair]:
     return [
         EvalPair(
             seed=limits.free_seed(used_seeds),
@@ -223,7 +223,6 @@ def _look(
         )
         return done, []
     next_pairs = new_pairs(
-        ctx,
         min(done.pairs_per_round or 1, pairs_left),
         {p.seed for p in done.pairs},
     )

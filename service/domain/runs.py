@@ -112,7 +112,7 @@ def cancel_run(ctx: Context, principal: Principal, run_id: str) -> Run:
         )
     while True:
         if run.state in TERMINAL_RUN_STATES:
-            raise lifecycle.illegal_transition(ctx, run, RunState.CANCELLED)
+            raise lifecycle.illegal_transition(run, RunState.CANCELLED)
         now = utcnow()
         updated = lifecycle.transition(
             ctx,

@@ -12,8 +12,10 @@ key cache for every transport), then call one method here with the resulting
 run them in a thread. `watch_run` returns an async iterator (it polls the event
 log).
 
-Worker-facing methods (claim_run, heartbeat, record_metrics, complete_run,
-reap_lost_runs) take no principal: workers are trusted and hold their own store
+Each method is one use-case function bound by `use_case`: `core.get_run(p, id)`
+is `runs.get_run(core.ctx, p, id)`, so its signature and docs are written once,
+where its rules are. Worker-facing methods (claim_run, heartbeat, record_metrics,
+complete_run, reap_lost_runs) take no principal: workers are trusted and hold their own store
 credentials (SPEC §7).
 
 Decisions recorded here (the contract transports and agents rely on):
@@ -124,7 +126,7 @@ class Loopy:
     def ctx(self) -> Context:
         return self._ctx
 
-    # The context's; tests swap the artifact store or dispatcher of a live core.
+    # The context's stores and settings (a test may swap the artifact store).
     @property
     def meta(self) -> MetadataStore:
         return self._ctx.meta
@@ -141,17 +143,9 @@ class Loopy:
     def dispatcher(self) -> Dispatcher:
         return self._ctx.dispatcher
 
-    @dispatcher.setter
-    def dispatcher(self, dispatcher: Dispatcher) -> None:
-        self._ctx.dispatcher = dispatcher
-
     @property
     def settings(self) -> DomainSettings:
         return self._ctx.settings
-
-    @settings.setter
-    def settings(self, settings: DomainSettings) -> None:
-        self._ctx.settings = settings
 
     @property
     def authenticator(self) -> Authenticator:
