@@ -7,8 +7,8 @@ pass untouched) so the work happens inside the RPC, with its context:
   trailers of service/grpc/errors.py, a request that is not a valid message
   into INVALID_ARGUMENT, anything else into INTERNAL.
 - `AuthInterceptor` resolves `authorization: Bearer <key>` with the core's
-  `Authenticator` (service.domain.auth, shared with HTTP) and hands the Principal to the servicer through the
-  `current_principal` context variable.
+  `Authenticator` (service.domain.auth, shared with HTTP) and hands the
+  Principal to the servicer through the `current_principal` context variable.
 - `RequestSizeInterceptor` refuses a request message over `max_request_bytes`.
 """
 
