@@ -6,17 +6,15 @@ pass untouched) so the work happens inside the RPC, with its context:
 - `ErrorInterceptor` (outermost) turns a `LoopyError` into the status and
   trailers of service/grpc/errors.py, a request that is not a valid message
   into INVALID_ARGUMENT, anything else into INTERNAL.
-- `AuthInterceptor` resolves `authorization: Bearer <key>` with
-  `Loopy.authenticate` and hands the Principal to the servicer through the
-  `current_principal` context variable.
+- `AuthInterceptor` resolves `authorization: Bearer <key>` with the core's
+  `Authenticator` (service.domain.auth, shared with HTTP) and hands the
+  Principal to the servicer through the `current_principal` context variable.
 - `RequestSizeInterceptor` refuses a request message over `max_request_bytes`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextvars import ContextVar
 from typing import Any
@@ -24,7 +22,7 @@ from typing import Any
 import grpc
 from google.protobuf.message import DecodeError
 
-from service.domain.errors import InvalidArgument, LoopyError, PayloadTooLarge, Unauthenticated
+from service.domain.errors import InvalidArgument, LoopyError, PayloadTooLarge
 from service.domain.models import Principal
 from service.domain.service import Loopy
 from service.grpc.errors import abort_unexpected, abort_with
@@ -155,16 +153,12 @@ class _BeforeInterceptor(_WrappingInterceptor):
 
 
 class AuthInterceptor(_BeforeInterceptor):
-    """The domain judges keys (`Loopy.authenticate`); successful lookups are cached
-    for `ttl_s`, keyed by the key's hash, so hot read paths skip the store. A
-    revoked key keeps working for at most `ttl_s`."""
+    """Hands the `authorization` metadata to the core's `Authenticator` (the key cache
+    HTTP shares, service.domain.auth) and the Principal to the servicer."""
 
-    def __init__(self, core: Loopy, ttl_s: float = 5.0, max_entries: int = 10_000) -> None:
+    def __init__(self, core: Loopy) -> None:
         super().__init__()
-        self._core = core
-        self._ttl_s = ttl_s
-        self._max_entries = max_entries
-        self._cache: dict[str, tuple[Principal, float]] = {}
+        self._authenticator = core.authenticator
 
     async def before(self, request: Any, context: grpc.aio.ServicerContext) -> None:
         # Each RPC runs in its own task, so the value cannot leak into another call.
@@ -172,25 +166,11 @@ class AuthInterceptor(_BeforeInterceptor):
 
     async def authenticate(self, metadata: Any) -> Principal:
         header = _metadata_value(metadata, "authorization")
-        key = bearer_key(header)
-        if key is None:
-            if header:
-                raise Unauthenticated(
-                    "The authorization metadata must be `Bearer <api key>`",
-                    details={"metadata": "authorization"},
-                )
-            # The domain words the error for a missing key.
-            return await asyncio.to_thread(self._core.authenticate, None)
-        digest = hashlib.sha256(key.encode()).hexdigest()
-        hit = self._cache.get(digest)
-        if hit is not None and hit[1] > time.monotonic():
-            return hit[0]
-        caller = await asyncio.to_thread(self._core.authenticate, key)
-        if len(self._cache) >= self._max_entries:
-            self._cache.clear()
-        # Only the event loop touches the cache, so no lock is needed.
-        self._cache[digest] = (caller, time.monotonic() + self._ttl_s)
-        return caller
+        # A cache hit costs no thread; a miss reads the store off the event loop.
+        cached = self._authenticator.cached(header)
+        if cached is not None:
+            return cached
+        return await asyncio.to_thread(self._authenticator.authenticate_header, header)
 
 
 def _metadata_value(metadata: Any, name: str) -> str | None:
@@ -198,16 +178,6 @@ def _metadata_value(metadata: Any, name: str) -> str | None:
         if key.lower() == name and isinstance(value, str):
             return value
     return None
-
-
-def bearer_key(header: str | None) -> str | None:
-    """The key of `Bearer <key>`; None when there is no such header."""
-    if not header:
-        return None
-    scheme, _, token = header.strip().partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        return None
-    return token.strip()
 
 
 class RequestSizeInterceptor(_BeforeInterceptor):

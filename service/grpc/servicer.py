@@ -286,7 +286,5 @@ class LoopyServicer(rpc.LoopyServiceServicer):
     ) -> api.GetAgentResponse:
         caller = principal()
         agent_id = c.strip_collection(request.agent_id, "agents")
-        agent = await asyncio.to_thread(
-            self.core.get_agent, caller, caller.agent_id if agent_id == "me" else agent_id
-        )
+        agent = await asyncio.to_thread(self.core.get_agent, caller, agent_id)
         return api.GetAgentResponse(agent=c.agent_to_proto(agent))

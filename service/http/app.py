@@ -14,7 +14,7 @@ from litestar.openapi.spec import Components, SecurityScheme, Tag
 from litestar.static_files import create_static_files_router
 
 from service.domain.service import Loopy
-from service.http.auth import BEARER_SCHEME, Authenticator
+from service.http.auth import BEARER_SCHEME, RequestAuth
 from service.http.controllers.catalog import (
     AgentController,
     HarnessController,
@@ -76,12 +76,11 @@ def swagger_ui() -> SwaggerRenderPlugin:
 # clients, 40 threads mostly fight over the GIL (bench/api_load.py: ~1.5x the
 # throughput and a shorter tail with 8 on 2 cores).
 WORKER_THREADS = 8
-AUTH_TTL_S = 5.0  # how long a resolved API key is trusted without asking the store again
 
 
 def create_app(core: Loopy, settings: Settings, telemetry: Telemetry | None = None) -> Litestar:
     """`telemetry` is shared with the gRPC server when both run in one process."""
-    authenticator = Authenticator(core, ttl_s=AUTH_TTL_S)
+    authenticator = RequestAuth(core.authenticator)  # the key cache gRPC shares
     telemetry = telemetry or Telemetry(core.meta)
 
     def provide_core() -> Loopy:

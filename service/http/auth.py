@@ -1,82 +1,37 @@
-"""Bearer API keys on HTTP: extract the key, let the domain decide who it is.
+"""Bearer API keys on HTTP: hand the `Authorization` header to the domain.
 
-The transport never judges a key or a role itself: `Loopy.authenticate` raises
-Unauthenticated, use-cases raise PermissionDenied. Successful lookups are
-cached for a few seconds so hot read paths (GetRun under load) skip the store.
+The transport never judges a key or a role itself: the core's `Authenticator`
+(service.domain.auth, shared with gRPC) parses the header, keeps the key cache
+and raises Unauthenticated; use-cases raise PermissionDenied.
 """
 
 from __future__ import annotations
 
-import hashlib
-import threading
-import time
 from typing import Any
 
 import anyio.to_thread
 from litestar import Request
 
-from service.domain.errors import Unauthenticated
+from service.domain.auth import Authenticator
 from service.domain.models import Principal
-from service.domain.service import Loopy
 
 BEARER_SCHEME = "bearerAuth"  # the name of the security scheme in the OpenAPI document
 
 
-def bearer_key(authorization: str | None) -> str | None:
-    """The key of an `Authorization: Bearer <key>` header, None when there is none."""
-    if not authorization:
-        return None
-    scheme, _, key = authorization.strip().partition(" ")
-    if scheme.lower() != "bearer" or not key.strip():
-        return None
-    return key.strip()
+class RequestAuth:
+    """Litestar hooks that resolve the caller of a request."""
 
-
-class Authenticator:
-    """Resolve keys to principals through the domain, with a short-lived cache.
-
-    A revoked key keeps working for at most `ttl_s`; the cache is keyed by the
-    key's hash so plaintext keys are not kept in memory.
-    """
-
-    def __init__(self, core: Loopy, ttl_s: float = 5.0, max_entries: int = 10_000) -> None:
-        self._core = core
-        self._ttl_s = ttl_s
-        self._max_entries = max_entries
-        self._cache: dict[str, tuple[Principal, float]] = {}
-        self._lock = threading.Lock()
-
-    def _cached(self, digest: str) -> Principal | None:
-        hit = self._cache.get(digest)
-        if hit is None:
-            return None
-        principal, expires = hit
-        if expires < time.monotonic():
-            return None
-        return principal
-
-    def _remember(self, digest: str, principal: Principal) -> None:
-        with self._lock:
-            if len(self._cache) >= self._max_entries:
-                self._cache.clear()
-            self._cache[digest] = (principal, time.monotonic() + self._ttl_s)
+    def __init__(self, authenticator: Authenticator) -> None:
+        self._authenticator = authenticator
 
     async def authenticate(self, authorization: str | None) -> Principal:
-        key = bearer_key(authorization)
-        if key is None:
-            if authorization:
-                raise Unauthenticated(
-                    "The Authorization header must be `Bearer <api key>`",
-                    details={"header": "Authorization"},
-                )
-            # The domain words the error for a missing key.
-            return await anyio.to_thread.run_sync(self._core.authenticate, None)
-        digest = hashlib.sha256(key.encode()).hexdigest()
-        principal = self._cached(digest)
-        if principal is None:
-            principal = await anyio.to_thread.run_sync(self._core.authenticate, key)
-            self._remember(digest, principal)
-        return principal
+        # A cache hit costs no thread; a miss reads the store off the event loop.
+        cached = self._authenticator.cached(authorization)
+        if cached is not None:
+            return cached
+        return await anyio.to_thread.run_sync(
+            self._authenticator.authenticate_header, authorization
+        )
 
     async def authenticate_request(self, request: Request[Any, Any, Any]) -> None:
         """`before_request` hook: resolve the caller first, so a request without a valid

@@ -6,9 +6,10 @@ and draw wrong conclusions. Both are INVALID_ARGUMENT naming the field.
 
 Request bodies declared with msgspec's `forbid_unknown_fields` are refused by
 msgspec itself while Litestar decodes them (service/http/problems.py names the
-field). The walk below covers only the bodies that do not declare it yet: the
-create-track/agent/harness requests of service/domain/service.py, whose nested
-`DecisionPolicy` and `AgentQuota` are also stored documents.
+field). The walk below covers the two bodies that cannot declare it: CreateTrack
+and CreateAgent nest `DecisionPolicy` and `AgentQuota`, which are also stored
+documents, and a stored type that forbids unknown fields would make rows written
+by a newer version unreadable after a rollback.
 """
 
 from __future__ import annotations

@@ -168,5 +168,4 @@ class AgentController(Controller):
         """An agent: its id, role, quota (queued runs, compute seconds) and the compute
         seconds used so far. `GET /v1/agents/me` answers "who am I"; an agent may read
         only itself, admins anyone."""
-        agent_id = principal.agent_id if agent == "me" else agent
-        return core.get_agent(principal, agent_id)
+        return core.get_agent(principal, agent)

@@ -362,14 +362,14 @@ async def test_api_keys_are_resolved_once_per_few_seconds(
 ) -> None:
     """Hot read paths skip the key lookup in the store (auth results are cached briefly)."""
     lookups = 0
-    real_authenticate = core.authenticate
+    real_lookup = core.meta.get_agent_by_key_hash
 
-    def counting_authenticate(key: str | None) -> Any:
+    def counting_lookup(key_hash: str) -> Any:
         nonlocal lookups
         lookups += 1
-        return real_authenticate(key)
+        return real_lookup(key_hash)
 
-    core.authenticate = counting_authenticate  # type: ignore[method-assign]
+    core.meta.get_agent_by_key_hash = counting_lookup  # type: ignore[method-assign]
     for _ in range(5):
         response = await client.get("/v1/agents/me", headers=kit.auth(agent_key))
         assert response.status_code == 200

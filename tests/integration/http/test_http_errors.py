@@ -313,6 +313,10 @@ async def test_unknown_body_fields_are_400(
         headers=kit.auth(admin_key),
     )
     assert assert_problem(nested, 400, "INVALID_ARGUMENT")["details"]["field"] == "policy.k_sgima"
+    harness = await client.post(
+        "/v1/harnesses", json={"demo": True, "descripton": "typo"}, headers=kit.auth(admin_key)
+    )
+    assert assert_problem(harness, 400, "INVALID_ARGUMENT")["details"]["field"] == "descripton"
     # Without a key the answer is 401, whatever else is wrong with the request.
     anonymous = await client.post("/v1/runs", json={"revison_id": "abc"})
     assert_problem(anonymous, 401, "UNAUTHENTICATED")

@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from service.domain.auth import Authenticator
 from service.domain.errors import (
     AlreadyExists,
     InvalidArgument,
@@ -43,6 +44,41 @@ def test_unknown_key_is_unauthenticated(world):
         world.core.authenticate("loopy_not-a-real-key")
 
 
+def test_a_key_is_read_from_the_store_once_per_ttl_and_refusals_are_not_cached(world):
+    now = [100.0]
+    reads: list[str] = []
+    real_lookup = world.meta.get_agent_by_key_hash
+
+    def lookup(key_hash):
+        reads.append(key_hash)
+        return real_lookup(key_hash)
+
+    world.meta.get_agent_by_key_hash = lookup
+    auth = Authenticator(world.meta, ttl_s=5.0, clock=lambda: now[0])
+    header = f"Bearer {world.admin_key}"
+    assert auth.cached(header) is None
+    assert auth.authenticate_header(header) == world.admin
+    assert auth.cached(header) == world.admin
+    now[0] += 4.9
+    assert auth.authenticate(world.admin_key) == world.admin
+    assert len(reads) == 1
+    now[0] += 0.2  # past the TTL: asked again
+    assert auth.authenticate_header(header) == world.admin
+    assert len(reads) == 2
+    for _ in range(2):
+        with pytest.raises(Unauthenticated):
+            auth.authenticate_header("Bearer loopy_not-a-real-key")
+    assert len(reads) == 4
+
+
+@pytest.mark.parametrize("header", ["Basic abc", "Bearer", "bearer  ", "token loopy_x"])
+def test_a_header_that_is_not_bearer_is_refused_before_any_lookup(world, header):
+    with pytest.raises(Unauthenticated) as err:
+        Authenticator(world.meta).authenticate_header(header)
+    assert err.value.details["header"] == "Authorization: Bearer <key>"
+    assert "must be `Bearer <api key>`" in err.value.message
+
+
 def test_admin_only_actions_refuse_agents(world):
     agent = world.agent("alice")
     with pytest.raises(PermissionDenied) as err:
@@ -64,6 +100,9 @@ def test_agents_read_only_themselves(world):
     assert world.core.get_agent(world.admin, bob.agent_id).name == "bob"
     with pytest.raises(NotFound):
         world.core.get_agent(world.admin, "agent_nope")
+    # `me` is the caller, whoever reads it (the transports pass it through).
+    assert world.core.get_agent(alice, "me").id == alice.agent_id
+    assert world.core.get_agent(world.admin, "me").id == world.admin.agent_id
 
 
 def test_agent_name_is_validated(world):

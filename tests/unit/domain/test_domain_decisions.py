@@ -9,6 +9,7 @@ import statistics
 
 import pytest
 
+from service.domain import reports
 from service.domain.decisions import (
     PRIOR_EFFECT_VARIANCE,
     ast_hash,
@@ -643,7 +644,7 @@ def test_history_is_honest(world):
     } == {"baseline"}
     assert not any(row[2] == "0.000000" for row in rows.values())
 
-    points = {p.revision_id: p for p in world.core._revision_points(track)}
+    points = {p.revision_id: p for p in reports.revision_points(world.core.ctx, track)}
     base = points[track.baseline_revision]
     assert base.status == "baseline" and base.n >= 3
     assert base.mean == pytest.approx(
