@@ -33,6 +33,7 @@ from service.worker.dispatch import CeleryDispatcher
 from service.worker.reaper import Reaper, reap_interval_for
 from service.worker.spool import Spool, SpoolDrainer
 from service.worker.supervisor import ClaimDeferred, RunExecutor, heartbeat_interval_for
+from trainer.runner.devices import device_class_of, validate_device
 
 log = structlog.get_logger(__name__)
 
@@ -43,20 +44,6 @@ RUN_OPTIONS_ENV = "LOOPY_WORKER_RUN_OPTIONS"
 # The embedded broker keeps each consumed message in a "processed" folder
 # (that rename is what makes a hand-off atomic); older ones are deleted.
 PROCESSED_MESSAGE_TTL_S = 600.0
-
-
-def device_class_of(device: str) -> str:
-    """The default queue of a device: "cpu" or "cuda" (for cuda:N)."""
-    return device.split(":", 1)[0]
-
-
-def validate_device(device: str) -> str:
-    kind, _, index = device.partition(":")
-    if kind == "cpu" and not index:
-        return device
-    if kind == "cuda" and (not index or index.isdigit()):
-        return device if index else "cuda:0"
-    raise ValueError(f"device must be cpu or cuda:N, not {device!r}")
 
 
 def run_options_from_env() -> dict[str, Any]:

@@ -37,6 +37,7 @@ from trainer.runner.accounting import (
 from trainer.runner.batches import BatchRefused, BatchServer, TrainingClock
 from trainer.runner.channel import Channel, ChannelClosed, ChannelError
 from trainer.runner.config import RunConfig, RunResult
+from trainer.runner.devices import is_cuda, validate_device
 from trainer.runner.eval_protocol import Failed as EvalFailed
 from trainer.runner.eval_protocol import Loaded, Ready, SharedBuffers
 from trainer.runner.eval_protocol import ProtocolError as EvalProtocolError
@@ -53,6 +54,7 @@ from trainer.runner.evaluation import (
     tree_cpu_seconds,
 )
 from trainer.runner.messages import (
+    EXPLODING_LOSS,
     MAX_FRAME_BYTES,
     Done,
     Failed,
@@ -81,7 +83,6 @@ from trainer.runner.sandbox import (
 
 MetricsCallback = Callable[[list[dict[str, Any]]], None]
 LogCallback = Callable[[str], None]
-EXPLODING_LOSS = 1e4  # nats, as in ctx.report
 # A train file's channel: messages other than batch requests (which wait for our answer)
 # at most MESSAGE_RATE per second on average, else the run ends as CONTRACT (ctx.report
 # itself sends at most 200 per second); metric values recorded at most ROW_RATE per
@@ -105,18 +106,6 @@ def _physical_memory_mb() -> int:
 
 def _default_threads() -> int:
     return len(os.sched_getaffinity(0))
-
-
-def _is_cuda(device: str) -> bool:
-    return device.startswith("cuda")
-
-
-def validate_device(device: str) -> None:
-    if device == "cpu" or device == "cuda":
-        return
-    if device.startswith("cuda:") and device[5:].isdigit():
-        return
-    raise ValueError(f"device must be cpu, cuda or cuda:N, not {device!r}")
 
 
 def _link_or_copy(src: Path, dst: Path) -> None:
@@ -148,7 +137,7 @@ class ChildSettings:
         validate_device(config.device)
         if config.sandbox not in (BWRAP, NONE):
             raise ValueError(f"sandbox must be {BWRAP!r} or {NONE!r}, not {config.sandbox!r}")
-        cuda = _is_cuda(config.device)
+        cuda = is_cuda(config.device)
         memory = config.memory_limit_mb or int(0.8 * _physical_memory_mb())
         threads = config.threads or _default_threads()
         return cls(
@@ -176,7 +165,7 @@ class ChildSettings:
 
     @property
     def cuda(self) -> bool:
-        return _is_cuda(self.device)
+        return is_cuda(self.device)
 
 
 def spawn_child(
@@ -575,7 +564,7 @@ class _Run:
         self.on_metrics = on_metrics
         self.on_log = on_log
         self.cancel = cancel
-        self.cuda = _is_cuda(config.device)
+        self.cuda = is_cuda(config.device)
         self.harness = Harness.load(config.harness_dir)
         self.out = Path(config.out_dir).resolve()
         self.out.mkdir(parents=True, exist_ok=True)
