@@ -30,9 +30,9 @@ from service.worker.celery_app import (
     is_embedded_broker,
 )
 from service.worker.dispatch import CeleryDispatcher
+from service.worker.executor import ClaimDeferred, RunExecutor, heartbeat_interval_for
 from service.worker.reaper import Reaper, reap_interval_for
 from service.worker.spool import Spool, SpoolDrainer
-from service.worker.supervisor import ClaimDeferred, RunExecutor, heartbeat_interval_for
 from trainer.runner.devices import device_class_of, validate_device
 
 log = structlog.get_logger(__name__)
