@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from service.worker.embedded import descendants
+from service.proctree import descendants
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -18,9 +18,9 @@ import pytest
 
 from service.domain.models import TERMINAL_RUN_STATES, DecisionPolicy, Run
 from service.domain.service import CreateHarnessRequest, CreateTrackRequest
+from service.proctree import descendants, stop_process_tree
 from service.settings import load_settings
 from service.wiring import build_core
-from service.worker.embedded import descendants, stop_process_tree
 
 REPO = Path(__file__).resolve().parents[3]
 
