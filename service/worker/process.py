@@ -13,26 +13,27 @@ import os
 import socket
 import threading
 import time
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import structlog
 from celery import Celery, signals
-from celery.exceptions import Reject
 
 from service.sandbox_check import sandbox_problem, sandbox_run_options
 from service.settings import Settings
 from service.worker.cache import HarnessCache
 from service.worker.celery_app import (
-    EXECUTE_RUN_TASK,
     create_celery_app,
     embedded_broker_dir,
     is_embedded_broker,
+    prune_processed,
 )
 from service.worker.dispatch import CeleryDispatcher
-from service.worker.executor import ClaimDeferred, RunExecutor, heartbeat_interval_for
+from service.worker.executor import RunExecutor, heartbeat_interval_for
 from service.worker.reaper import Reaper, reap_interval_for
 from service.worker.spool import Spool, SpoolDrainer
+from service.worker.tasks import register_tasks
 from trainer.runner.devices import device_class_of, validate_device
 
 log = structlog.get_logger(__name__)
@@ -40,10 +41,6 @@ log = structlog.get_logger(__name__)
 # Extra RunConfig fields for every run of this worker, as JSON (e.g. a tiny
 # model for tests). Operators normally leave it unset.
 RUN_OPTIONS_ENV = "LOOPY_WORKER_RUN_OPTIONS"
-
-# The embedded broker keeps each consumed message in a "processed" folder
-# (that rename is what makes a hand-off atomic); older ones are deleted.
-PROCESSED_MESSAGE_TTL_S = 600.0
 
 
 def run_options_from_env() -> dict[str, Any]:
@@ -106,19 +103,11 @@ class WorkerProcess:
 
     def _bind_task(self) -> None:
         executor = self.executor
-        embedded = is_embedded_broker(self.app.conf.broker_url or "")
-        processed = embedded_broker_dir(self.settings.data_dir) / "processed"
-
-        @self.app.task(name=EXECUTE_RUN_TASK, ignore_result=True)
-        def execute_run(run_id: str) -> str:
-            try:
-                return executor.execute(run_id)
-            except ClaimDeferred as exc:
-                # Back to the broker, unacknowledged (the sweeper is the backstop).
-                raise Reject(str(exc), requeue=True) from exc
-            finally:
-                if embedded:
-                    _prune_processed(processed)
+        after = None
+        if is_embedded_broker(self.app.conf.broker_url or ""):
+            processed = embedded_broker_dir(self.settings.data_dir) / "processed"
+            after = partial(prune_processed, processed)
+        register_tasks(self.app, executor, after)
 
         @signals.worker_shutting_down.connect(weak=False)
         def _on_shutdown(**_: Any) -> None:
@@ -163,17 +152,3 @@ class WorkerProcess:
             drain_stop.set()
             self.reaper.stop()
             log.info("worker.stopped", worker_id=self.worker_id)
-
-
-def _prune_processed(folder: Path) -> None:
-    cutoff = time.time() - PROCESSED_MESSAGE_TTL_S
-    try:
-        entries = list(os.scandir(folder))
-    except FileNotFoundError:
-        return
-    for entry in entries:
-        try:
-            if entry.stat().st_mtime < cutoff:
-                os.unlink(entry.path)
-        except FileNotFoundError:
-            pass
