@@ -54,7 +54,7 @@ import numpy as np
 import torch
 
 from trainer.runner.channel import Channel, ChannelError
-from trainer.runner.config import CONTRACT, CRASH, DIVERGED, INTEGRITY, TIMEOUT
+from trainer.runner.config import RunFailure
 from trainer.runner.eval_protocol import (
     SLOTS,
     Failed,
@@ -71,7 +71,9 @@ GAIN_Z = 4.0  # how many standard errors of the honest noise the one-sided gain 
 
 
 class EvaluationFailed(Exception):
-    def __init__(self, reason: str, message: str, evidence: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self, reason: RunFailure, message: str, evidence: dict[str, Any] | None = None
+    ) -> None:
         super().__init__(message)
         self.reason = reason
         self.message = message
@@ -326,7 +328,7 @@ class Clock:
         else:
             spent = f"took longer than its allowance of {self.allowed:.1f} s"
         return EvaluationFailed(
-            TIMEOUT,
+            RunFailure.TIMEOUT,
             f"evaluation {self.phase} {spent} ({what}): the honest cost of this phase is far "
             f"less; extra work in build_model or in the forward pass is not allowed",
             {"deadline": evidence},
@@ -513,12 +515,14 @@ class ChildLink:
         except TimeoutError:
             raise clock.timeout(f"waiting for evaluation child {self.name}") from None
         except (ProtocolError, ChannelError) as exc:
-            raise EvaluationFailed(CONTRACT, f"evaluation child {self.name}: {exc}") from None
+            raise EvaluationFailed(
+                RunFailure.CONTRACT, f"evaluation child {self.name}: {exc}"
+            ) from None
         if isinstance(message, Failed):
-            raise EvaluationFailed(message.reason, message.message)
+            raise EvaluationFailed(RunFailure(message.reason), message.message)
         if not isinstance(message, Scored):
             raise EvaluationFailed(
-                CONTRACT, f"unexpected message from the evaluation child: {message}"
+                RunFailure.CONTRACT, f"unexpected message from the evaluation child: {message}"
             )
         return message
 
@@ -589,7 +593,7 @@ class Evaluator:
             n, b, t, bad = self.reducer.totals(nll, targets)
             if bad is not None:
                 raise EvaluationFailed(
-                    DIVERGED,
+                    RunFailure.DIVERGED,
                     f"non-finite logits at validation row {int(ids[bad[0]])}, position {bad[1]}",
                 )
             nats, nbytes, ntokens = nats + n, nbytes + b, ntokens + t
@@ -619,7 +623,9 @@ class Evaluator:
         ]
         self._score(auditor, inputs, auditor_batch, clock, timing)
         if nbytes == 0:
-            raise EvaluationFailed(CRASH, "the validation set has no scorable target bytes")
+            raise EvaluationFailed(
+                RunFailure.CRASH, "the validation set has no scorable target bytes"
+            )
         integrity = {"audit": check.verdict()}
         bpb = nats / (math.log(2) * nbytes)
         for link, role in ((primary, "primary"), (auditor, "auditor")):
@@ -649,7 +655,9 @@ class Evaluator:
             reply = link.recv(clock)
             slot, i = in_flight.popleft()
             if reply.slot != slot:
-                raise EvaluationFailed(CONTRACT, f"scored slot {reply.slot}, expected {slot}")
+                raise EvaluationFailed(
+                    RunFailure.CONTRACT, f"scored slot {reply.slot}, expected {slot}"
+                )
             if math.isfinite(reply.forward_seconds):
                 link.forward_seconds += reply.forward_seconds
             link.tokens += self.rows * self.seq_len
@@ -701,7 +709,7 @@ class AuditCheck:
                 else "unchanged"
             )
             raise EvaluationFailed(
-                INTEGRITY,
+                RunFailure.INTEGRITY,
                 f"audit failed: validation row {row} ({what}) scored by a second evaluation "
                 f"process, in another order and batch, gave a loss at position {pos} differing "
                 f"by {worst:.3g} nats > tolerance {self.tolerance:.3g}: the model's predictions "
@@ -739,7 +747,7 @@ class AuditCheck:
         gain = evidence["cut_gain"]
         if gain["cuts"] and not gain["mean"] <= gain["threshold"]:
             raise EvaluationFailed(
-                INTEGRITY,
+                RunFailure.INTEGRITY,
                 f"audit failed: over {gain['cuts']} spliced rows the primary's loss at the "
                 f"{CUT_WINDOW} positions before each cut was lower by {gain['mean']:.3g} nats "
                 f"on average than when the true continuation was replaced (allowed: "

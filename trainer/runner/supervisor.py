@@ -26,7 +26,6 @@ from typing import Any
 import msgspec
 
 from trainer.data.harness import Harness
-from trainer.runner import config as R
 from trainer.runner.accounting import (
     CheckpointUnreadable,
     MemoryWatch,
@@ -36,7 +35,14 @@ from trainer.runner.accounting import (
 )
 from trainer.runner.batches import BatchRefused, BatchServer, TrainingClock
 from trainer.runner.channel import Channel, ChannelClosed, ChannelError
-from trainer.runner.config import RunConfig, RunResult
+from trainer.runner.config import (
+    CLAIMABLE_REASONS,
+    RunConfig,
+    RunFailure,
+    RunResult,
+    RunStatus,
+    Stop,
+)
 from trainer.runner.devices import is_cuda, validate_device
 from trainer.runner.eval_protocol import Failed as EvalFailed
 from trainer.runner.eval_protocol import Loaded, Ready, SharedBuffers
@@ -94,7 +100,9 @@ MEMORY_SAMPLE_S = 0.25  # how often the child's memory is sampled (CUDA: 1 s, nv
 
 
 class RunFailed(Exception):
-    def __init__(self, reason: str, message: str) -> None:
+    """Ends the run early: FAILED for a reason, or CANCELLED on the caller's cancel."""
+
+    def __init__(self, reason: Stop, message: str) -> None:
         super().__init__(message)
         self.reason = reason
         self.message = message
@@ -393,7 +401,7 @@ class TrainingWatch:
         self.batches = batches
         self.clock = clock
         self.metrics_file = open(out_dir / "metrics.jsonl", "w")  # noqa: SIM115 - closed in join
-        self.violation: tuple[str, str] | None = None  # seen here; the child is killed
+        self.violation: tuple[RunFailure, str] | None = None  # seen here; the child is killed
         self.claimed_failure: tuple[str, str] | None = None  # the child's word only
         self.reported: dict[str, Any] = {}
         self.saved = False  # the child says it called ctx.save (the file is checked)
@@ -413,24 +421,30 @@ class TrainingWatch:
             except (ChannelClosed, OSError):
                 return
             except Exception as exc:  # ChannelError: oversized frame
-                self.violation = (R.CONTRACT, f"training channel: {exc}")
+                self.violation = (RunFailure.CONTRACT, f"training channel: {exc}")
                 return
             try:
                 message = decode_train_message(frame)
             except msgspec.ValidationError as exc:
-                self.violation = (R.CONTRACT, f"training channel: invalid message: {exc}")
+                self.violation = (RunFailure.CONTRACT, f"training channel: invalid message: {exc}")
                 return
             except Exception as exc:
-                self.violation = (R.CONTRACT, f"training channel: undecodable frame: {exc}")
+                self.violation = (
+                    RunFailure.CONTRACT,
+                    f"training channel: undecodable frame: {exc}",
+                )
                 return
             try:
                 self._handle(message)
             except BatchRefused as exc:
-                self.violation = (R.CONTRACT, f"training batches: {exc}")
+                self.violation = (RunFailure.CONTRACT, f"training batches: {exc}")
             except (ChannelClosed, OSError):  # the child is gone mid-reply
                 return
             except Exception as exc:  # ours (e.g. an unreadable harness), never the child's
-                self.violation = (R.CRASH, f"the supervisor failed serving the child: {exc!r}")
+                self.violation = (
+                    RunFailure.CRASH,
+                    f"the supervisor failed serving the child: {exc!r}",
+                )
 
     def _handle(self, message: TrainMessage) -> None:
         now = time.monotonic()
@@ -442,7 +456,7 @@ class TrainingWatch:
             return
         if not self._messages.take(now):
             self.violation = (
-                R.CONTRACT,
+                RunFailure.CONTRACT,
                 f"training channel flooded: more than {MESSAGE_BURST:g} messages at over "
                 f"{MESSAGE_RATE:g} per second",
             )
@@ -474,7 +488,7 @@ class TrainingWatch:
         if loss is not None:
             self.last_loss = loss
             if not math.isfinite(loss) or loss > EXPLODING_LOSS:
-                self.violation = (R.DIVERGED, f"loss {loss} reported at step {step}")
+                self.violation = (RunFailure.DIVERGED, f"loss {loss} reported at step {step}")
         mfu = values.get("mfu_percent")
         if mfu is not None and step > 0 and math.isfinite(mfu):
             self._mfu.append(mfu)
@@ -573,7 +587,7 @@ class _Run:
         self.grace = config.grace_s if config.grace_s is not None else 5.0 + 0.05 * config.budget_s
         self.eval_timeout = config.eval_timeout_s or (600.0 if self.cuda else 120.0)
         self.limits = self.settings.limits
-        self.result = RunResult(state=R.FAILED)
+        self.result = RunResult(state=RunStatus.FAILED)
         self.eval_child: Sandboxed | None = None
         self.eval_channel: Channel | None = None
         self.eval_child_b: Sandboxed | None = None  # the second evaluation child
@@ -589,18 +603,21 @@ class _Run:
             watch, train_end = self.train()
             self.evaluate(watch)
             result.eval_seconds = time.monotonic() - train_end
-            result.state = R.SUCCEEDED
+            result.state = RunStatus.SUCCEEDED
         except SandboxUnavailable as refused:  # fail closed: no sandbox, no run
-            result.failure_reason, result.failure_message = R.SANDBOX_UNAVAILABLE, str(refused)
+            result.failure_reason = RunFailure.SANDBOX_UNAVAILABLE
+            result.failure_message = str(refused)
             result.sandbox = result.sandbox | {"sandbox": "unavailable"}
         except RunFailed as failure:
-            if failure.reason == R.CANCELLED and not self.cancel.is_set():
+            result.failure_message = failure.message
+            if failure.reason != RunStatus.CANCELLED:
+                result.failure_reason = failure.reason
+            elif self.cancel.is_set():
+                result.state = RunStatus.CANCELLED
+            else:
                 # only our own cancel makes a run CANCELLED, never a child's word for it
-                failure = RunFailed(R.CRASH, f"a child claimed to be cancelled: {failure.message}")
-            result.failure_reason, result.failure_message = failure.reason, failure.message
-            result.state = R.CANCELLED if failure.reason == R.CANCELLED else R.FAILED
-            if result.state == R.CANCELLED:
-                result.failure_reason = None
+                result.failure_reason = RunFailure.CRASH
+                result.failure_message = f"a child claimed to be cancelled: {failure.message}"
         finally:
             self.stop_eval_child()
             if self.warm is not None:
@@ -652,7 +669,7 @@ class _Run:
             # import torch now, on the core the training child's single-threaded start-up
             # leaves idle, rather than when training starts and every core is busy
             self.start_eval_child()
-        stop: tuple[str, str] | None = None
+        stop: tuple[Stop, str] | None = None
         while child.wait(timeout=0.05) is None:
             now = time.monotonic()
             start = clock.check(now)
@@ -660,10 +677,10 @@ class _Run:
             # budget on the supervisor's clock, then the save grace (no batches in it)
             deadline = (start if start is not None else clock.latest_start) + cfg.budget_s
             if self.cancel.is_set():
-                stop = (R.CANCELLED, "cancelled during training")
+                stop = (RunStatus.CANCELLED, "cancelled during training")
             elif now > deadline + self.grace:
                 stop = (
-                    R.TIMEOUT,
+                    RunFailure.TIMEOUT,
                     f"training still running {now - spawn_time:.1f} s after start: past the "
                     f"warm-up {(start or now) - spawn_time:.1f} s (allowance "
                     f"{self.startup_allowance:g} s) + budget {cfg.budget_s:g} s + save grace "
@@ -690,7 +707,7 @@ class _Run:
         child: Sandboxed,
         watch: TrainingWatch,
         memory: MemoryWatch,
-        stop: tuple[str, str] | None,
+        stop: tuple[Stop, str] | None,
         returncode: int,
         oom_killed: bool,
         spawn_time: float,
@@ -714,7 +731,7 @@ class _Run:
                 )
             )
         if not watch.saved:
-            raise RunFailed(R.CONTRACT, "training ended without ctx.save(model, config)")
+            raise RunFailed(RunFailure.CONTRACT, "training ended without ctx.save(model, config)")
         self.copy_checkpoint(child)
         # counted on the trusted copy, never on a path inside the child's scratch
         checkpoint = self.out / "checkpoint.pt"
@@ -723,7 +740,7 @@ class _Run:
                 checkpoint, self.config.max_checkpoint_mb << 20
             )
         except CheckpointUnreadable as exc:
-            raise RunFailed(R.CONTRACT, f"the saved checkpoint: {exc}") from None
+            raise RunFailed(RunFailure.CONTRACT, f"the saved checkpoint: {exc}") from None
         r = self.result
         r.mfu_percent = mfu_percent(
             r.num_params,
@@ -745,7 +762,7 @@ class _Run:
             except CopyRefused as refused:
                 self.result.sandbox["refused"] = str(refused)
                 missing = "does not exist" in str(refused)
-                reason = R.CONTRACT if missing else R.SANDBOX_VIOLATION
+                reason = RunFailure.CONTRACT if missing else RunFailure.SANDBOX_VIOLATION
                 raise RunFailed(reason, f"the run's {name} was not taken: {refused}") from None
         self.result.checkpoint_path = str(self.out / "checkpoint.pt")
 
@@ -779,33 +796,36 @@ class _Run:
         oom_killed: bool,
         phase: str,
         claimed: tuple[str, str] | None = None,
-    ) -> tuple[str, str]:
+    ) -> tuple[RunFailure, str]:
         """Why a child that ended on its own failed, from what we saw: the cgroup's OOM
         kill, the signal, the exit status. A child's own account (`claimed`) can only
-        name which kind of train-file failure it was (R.CLAIMABLE_REASONS), never move
+        name which kind of train-file failure it was (CLAIMABLE_REASONS), never move
         the blame (CANCELLED, TIMEOUT, INTEGRITY, WORKER_LOST, ... are CRASH)."""
         tail = child.tail()
         signum = -returncode if returncode < 0 else 0
         if oom_killed:
-            return R.OOM, f"{phase} ran out of memory (exit {returncode})\n{tail}"
+            return RunFailure.OOM, f"{phase} ran out of memory (exit {returncode})\n{tail}"
         if signum == signal.SIGKILL:
-            return R.OOM, f"{phase} process was killed (SIGKILL), most likely for memory\n{tail}"
+            return (
+                RunFailure.OOM,
+                f"{phase} process was killed (SIGKILL), most likely for memory\n{tail}",
+            )
         if signum == signal.SIGXFSZ:
-            return R.SANDBOX_VIOLATION, f"{phase} exceeded the file size limit\n{tail}"
+            return RunFailure.SANDBOX_VIOLATION, f"{phase} exceeded the file size limit\n{tail}"
         if signum:
             name = signal.Signals(signum).name if signum in signal.valid_signals() else signum
-            return R.CRASH, f"{phase} process died (signal {name})\n{tail}"
+            return RunFailure.CRASH, f"{phase} process died (signal {name})\n{tail}"
         if claimed is not None:
             reason, message = claimed
-            if reason in R.CLAIMABLE_REASONS:
-                return reason, message[-4000:]
-            return R.CRASH, (
+            if reason in CLAIMABLE_REASONS:
+                return RunFailure(reason), message[-4000:]
+            return RunFailure.CRASH, (
                 f"{phase} failed (exit code {returncode}); it claimed {reason[:64]!r}, which "
                 f"only the supervisor decides\n{message[-4000:]}"
             )
         if "std::bad_alloc" in tail or "out of memory" in tail:
-            return R.OOM, f"{phase} ran out of memory (exit {returncode})\n{tail}"
-        return R.CRASH, f"{phase} process died (exit code {returncode})\n{tail}"
+            return RunFailure.OOM, f"{phase} ran out of memory (exit {returncode})\n{tail}"
+        return RunFailure.CRASH, f"{phase} process died (exit code {returncode})\n{tail}"
 
     # --- evaluation ---
 
@@ -938,12 +958,12 @@ class _Run:
             clock.stop()
         except EvaluationFailed as failure:
             self.result.integrity = failure.evidence | {"basis": basis}
-            if failure.reason == R.TIMEOUT:
+            if failure.reason == RunFailure.TIMEOUT:
                 self.result.integrity["deadline"] |= deadline
             raise RunFailed(failure.reason, failure.message) from None
         except (ChannelClosed, ChannelError, OSError, TimeoutError) as exc:
             reason, message = self.eval_death(exc, clock)
-            if reason == R.TIMEOUT:
+            if reason == RunFailure.TIMEOUT:
                 self.result.integrity = {"deadline": clock.timeout("").evidence["deadline"]}
                 self.result.integrity["deadline"] |= deadline
             raise RunFailed(reason, message) from None
@@ -1014,20 +1034,20 @@ class _Run:
         except TimeoutError:
             raise clock.timeout(f"waiting for {kind.__name__.lower()}") from None
         except (EvalProtocolError, ChannelError) as exc:
-            raise EvaluationFailed(R.CONTRACT, f"evaluation child: {exc}") from None
+            raise EvaluationFailed(RunFailure.CONTRACT, f"evaluation child: {exc}") from None
         if isinstance(message, EvalFailed):
-            raise EvaluationFailed(message.reason, message.message)
+            raise EvaluationFailed(RunFailure(message.reason), message.message)
         if not isinstance(message, kind):
             raise EvaluationFailed(
-                R.CONTRACT, f"evaluation child said {message!r}, expected {kind.__name__}"
+                RunFailure.CONTRACT, f"evaluation child said {message!r}, expected {kind.__name__}"
             )
 
-    def eval_death(self, exc: BaseException, clock: Clock) -> tuple[str, str]:
+    def eval_death(self, exc: BaseException, clock: Clock) -> tuple[Stop, str]:
         if self.cancel.is_set():
-            return R.CANCELLED, "cancelled during evaluation"
+            return RunStatus.CANCELLED, "cancelled during evaluation"
         pairs = self.eval_pairs()
         if clock.expired() or isinstance(exc, TimeoutError):
-            return R.TIMEOUT, clock.timeout("the child was killed at its deadline").message
+            return RunFailure.TIMEOUT, clock.timeout("the child was killed at its deadline").message
         for child, _, _ in pairs:
             child.wait(timeout=1)
         dead = [child for child, _, _ in pairs if child.poll() is not None] or [
