@@ -31,6 +31,7 @@ from service.worker.celery_app import (
 )
 from service.worker.dispatch import CeleryDispatcher
 from service.worker.executor import RunExecutor, heartbeat_interval_for
+from service.worker.port import WorkerPort
 from service.worker.reaper import Reaper, reap_interval_for
 from service.worker.spool import Spool, SpoolDrainer
 from service.worker.tasks import register_tasks
@@ -74,13 +75,14 @@ class WorkerProcess:
         self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{self.device}"
         self.app: Celery = create_celery_app(settings)
         self.core = build_core(settings, dispatcher=CeleryDispatcher(settings, self.app))
+        self.port = WorkerPort(self.core)
         cache_root = Path(settings.effective_worker_cache_dir)
-        self.cache = HarnessCache(cache_root, self.core.artifacts)
+        self.cache = HarnessCache(cache_root, self.port)
         self.spool = Spool(
-            settings.effective_worker_spool_dir, self.core, settings.spool_retry_max_interval_s
+            settings.effective_worker_spool_dir, self.port, settings.spool_retry_max_interval_s
         )
         self.executor = RunExecutor(
-            self.core,
+            self.port,
             self.cache,
             worker_id=self.worker_id,
             device=self.device,
@@ -95,7 +97,7 @@ class WorkerProcess:
             sandbox_check=lambda: sandbox_problem(settings),
         )
         self.reaper = Reaper(
-            self.core,
+            self.port,
             reap_interval_for(settings.heartbeat_timeout_s, settings.requeue_after_s),
             healthy_for_s=settings.heartbeat_timeout_s,
         )
