@@ -82,7 +82,7 @@ def main() -> None:
     rows = rows_per_batch(
         harness.val_rows, harness.seq_len, harness.vocab_size, 512 if cuda else 16
     )
-    runner = _Run(config, None, None, threading.Event())
+    runner = _Run(config, None, None, threading.Event()).scoring
     runner.start_eval_child()
     clock = Clock()
     generous = Allowance.derive(args.device, runner.threads, 10**9, 0, 10**9, 3600.0)

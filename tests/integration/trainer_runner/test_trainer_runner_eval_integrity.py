@@ -207,16 +207,16 @@ def test_honest_baseline_passes_twenty_audit_draws(harness_dir, tmp_path):
         memory_limit_mb=4096,
         eval_batch_rows=4,
     )
-    run = _Run(cfg, None, None, threading.Event())
+    scoring = _Run(cfg, None, None, threading.Event()).scoring
     harness = Harness.load(harness_dir)
     tolerance = tolerance_for("cpu").tolerance
     values, cuts = [], 0
-    run.start_eval_child()
+    scoring.start_eval_child()
     clock = Clock()
     generous = Allowance.derive("cpu", 1, 10**6, 0, 10**6, 60.0)
     links: list = []
     try:
-        run.load_eval_children(run.eval_pairs(), 4, clock, generous, links)
+        scoring.load_eval_children(scoring.eval_pairs(), 4, clock, generous, links)
         for seed in range(20):
             evaluator = Evaluator(
                 harness.val_rows_array(),
@@ -236,7 +236,7 @@ def test_honest_baseline_passes_twenty_audit_draws(harness_dir, tmp_path):
     finally:
         for link in links:
             link.buffers.close()
-        run.stop_eval_child()
+        scoring.stop_eval_child()
     assert len(set(values)) == 1, values  # order and composition do not change the metric
     assert cuts >= 40
 
