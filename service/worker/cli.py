@@ -46,7 +46,11 @@ def _worker(args: argparse.Namespace) -> int:
     overrides: dict[str, Any] = {}
     if args.data_dir:
         overrides["data_dir"] = args.data_dir
-    settings = load_settings(**overrides)
+    try:
+        settings = load_settings(**overrides)
+    except ValueError as exc:  # a LOOPY_* value that does not fit: say which
+        print(f"loopy worker: {exc}", file=sys.stderr)
+        return 2
     _configure_logging(settings)
     try:
         process = _start_when_stores_answer(

@@ -8,7 +8,6 @@ from the trainer's runner.
 
 from __future__ import annotations
 
-import json
 import os
 import socket
 import threading
@@ -38,20 +37,6 @@ from service.worker.tasks import register_tasks
 from trainer.runner.devices import device_class_of, validate_device
 
 log = structlog.get_logger(__name__)
-
-# Extra RunConfig fields for every run of this worker, as JSON (e.g. a tiny
-# model for tests). Operators normally leave it unset.
-RUN_OPTIONS_ENV = "LOOPY_WORKER_RUN_OPTIONS"
-
-
-def run_options_from_env() -> dict[str, Any]:
-    raw = os.environ.get(RUN_OPTIONS_ENV, "").strip()
-    if not raw:
-        return {}
-    options = json.loads(raw)
-    if not isinstance(options, dict):
-        raise ValueError(f"{RUN_OPTIONS_ENV} must be a JSON object")
-    return options
 
 
 class WorkerProcess:
@@ -92,7 +77,7 @@ class WorkerProcess:
             claim_retry_window_s=settings.claim_retry_window_s,
             shutdown_grace_s=settings.worker_shutdown_grace_s,
             run_options=sandbox_run_options(settings)
-            | (run_options if run_options is not None else run_options_from_env()),
+            | (run_options if run_options is not None else settings.worker_run_options),
             # fail closed: without a sandbox every run is refused, saying why
             sandbox_check=lambda: sandbox_problem(settings),
         )
