@@ -4,6 +4,7 @@ any phase; `classify_exit` names the failure of a child that ended on its own.""
 from __future__ import annotations
 
 import signal
+from typing import Any
 
 from trainer.runner.config import CLAIMABLE_REASONS, RunFailure, Stop
 from trainer.runner.sandbox import Sandboxed
@@ -16,6 +17,18 @@ class RunFailed(Exception):
         super().__init__(message)
         self.reason = reason
         self.message = message
+
+
+class EvaluationFailed(Exception):
+    """Evaluation refused or could not score the checkpoint; `evidence` says why."""
+
+    def __init__(
+        self, reason: RunFailure, message: str, evidence: dict[str, Any] | None = None
+    ) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+        self.evidence = evidence or {}
 
 
 def classify_exit(

@@ -14,25 +14,17 @@ from dataclasses import asdict
 from pathlib import Path
 
 from trainer.data.harness import Harness
+from trainer.runner.audit import tolerance_for
 from trainer.runner.channel import Channel, ChannelClosed, ChannelError
 from trainer.runner.children import ChildSettings, LogCallback, set_group_priority, spawn_eval_child
 from trainer.runner.config import RunConfig, RunFailure, RunResult, RunStatus, Stop
+from trainer.runner.deadlines import Allowance, Clock, checkpoint_parameters, tree_cpu_seconds
 from trainer.runner.eval_protocol import Failed as EvalFailed
 from trainer.runner.eval_protocol import Loaded, Ready, SharedBuffers
 from trainer.runner.eval_protocol import ProtocolError as EvalProtocolError
 from trainer.runner.eval_protocol import decode as decode_eval_message
-from trainer.runner.evaluation import (
-    Allowance,
-    ChildLink,
-    Clock,
-    EvaluationFailed,
-    Evaluator,
-    checkpoint_parameters,
-    rows_per_batch,
-    tolerance_for,
-    tree_cpu_seconds,
-)
-from trainer.runner.failures import RunFailed, classify_exit
+from trainer.runner.evaluation import ChildLink, Evaluator, rows_per_batch
+from trainer.runner.failures import EvaluationFailed, RunFailed, classify_exit
 from trainer.runner.sandbox import JOB, Sandboxed
 from trainer.runner.watch import TrainingWatch
 

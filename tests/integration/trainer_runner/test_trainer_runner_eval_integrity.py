@@ -14,7 +14,9 @@ import torch
 from trainer.baseline import baseline_source
 from trainer.data.harness import Harness
 from trainer.runner import RunConfig
-from trainer.runner.evaluation import Allowance, Clock, Evaluator, tolerance_for
+from trainer.runner.audit import tolerance_for
+from trainer.runner.deadlines import Allowance, Clock
+from trainer.runner.evaluation import Evaluator
 from trainer.runner.supervisor import _Run
 
 # small batches: the tiny harness (16 rows of 64 tokens) is scored in 4 batches of 4 rows;
@@ -98,7 +100,7 @@ def test_leak_just_under_the_old_cpu_tolerance_fails_integrity(run_source, bigra
 
 
 def test_leak_of_a_tenth_of_the_tolerance_fails_integrity(run_source, bigram):
-    from trainer.runner.evaluation import tolerance_for
+    from trainer.runner.audit import tolerance_for
 
     epsilon = tolerance_for("cpu").tolerance / 10
     result = run_source(with_forward(bigram, leak(epsilon)), **EVAL)

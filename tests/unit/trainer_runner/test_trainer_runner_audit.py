@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+from trainer.runner.audit import AuditCheck, AuditPlan, tolerance_for
 from trainer.runner.channel import Channel
 from trainer.runner.config import RunFailure
 from trainer.runner.eval_protocol import (
@@ -18,12 +19,7 @@ from trainer.runner.eval_protocol import (
     decode,
     receive_buffers,
 )
-from trainer.runner.evaluation import (
-    AuditCheck,
-    AuditPlan,
-    EvaluationFailed,
-    tolerance_for,
-)
+from trainer.runner.failures import EvaluationFailed
 
 BOS = 0
 
@@ -204,7 +200,7 @@ def test_a_child_cannot_claim_a_reason_only_the_supervisor_observes():
 
 
 def test_deadlines_grow_with_the_work_but_padding_cannot_buy_more_than_the_cap():
-    from trainer.runner.evaluation import FIRST_CALL_S, LOAD_FIXED_S, Allowance
+    from trainer.runner.deadlines import FIRST_CALL_S, LOAD_FIXED_S, Allowance
 
     small = Allowance.derive("cuda", 1, 10**6, 10**6, 10**6, budget_s=300.0)
     large = Allowance.derive("cuda", 1, 10**9, 10**6, 10**6, budget_s=300.0)
