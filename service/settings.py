@@ -65,7 +65,7 @@ class Settings(msgspec.Struct, kw_only=True):
     worker_cache_dir: str = ""  # LOOPY_WORKER_CACHE_DIR (default: data_dir/cache)
     # Where a worker keeps finished results and artifacts until the stores take them.
     worker_spool_dir: str = ""  # LOOPY_WORKER_SPOOL_DIR (default: data_dir/spool)
-    # The sandbox of agent code (trainer/runner/sandbox.py, deploy/README.md). A worker that
+    # The sandbox of agent code (trainer/runner/sandbox/, deploy/README.md). A worker that
     # cannot build it refuses every run (SANDBOX_UNAVAILABLE) and /readyz says so, unless
     # LOOPY_UNSAFE_NO_SANDBOX=1: the explicit unsafe mode, where agent code runs as a plain
     # process with the worker's rights and every run, evaluation and leaderboard row says

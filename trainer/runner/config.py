@@ -61,7 +61,7 @@ class RunConfig(msgspec.Struct, kw_only=True):
     max_open_files: int = 1024
     log_cap_bytes: int = 8 << 20  # captured stdout+stderr per child
     threads: int | None = None  # OMP/MKL threads (and the CPU quota); default: our CPUs
-    # the sandbox (trainer/runner/sandbox.py): "bubblewrap", or "none" only where the
+    # the sandbox (trainer/runner/sandbox/): "bubblewrap", or "none" only where the
     # operator explicitly runs agent code unsealed (LOOPY_UNSAFE_NO_SANDBOX)
     sandbox: str = "bubblewrap"
     bwrap: str = "bwrap"  # the bwrap executable
