@@ -29,7 +29,8 @@ from service.worker.celery_app import (
     prune_processed,
 )
 from service.worker.dispatch import CeleryDispatcher
-from service.worker.executor import RunExecutor, heartbeat_interval_for
+from service.worker.executor import RunExecutor
+from service.worker.forwarding import heartbeat_interval_for
 from service.worker.port import WorkerPort
 from service.worker.reaper import Reaper, reap_interval_for
 from service.worker.spool import Spool, SpoolDrainer
