@@ -41,7 +41,7 @@ log = structlog.get_logger(__name__)
 
 
 class WorkerProcess:
-    """Wires core, cache, executor, reaper and the Celery consumer together."""
+    """Wires the port, cache, spool, executor, reaper and the Celery task together."""
 
     def __init__(
         self,
@@ -60,8 +60,10 @@ class WorkerProcess:
         self.concurrency = max(1, concurrency)
         self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{self.device}"
         self.app: Celery = create_celery_app(settings)
-        self.core = build_core(settings, dispatcher=CeleryDispatcher(settings, self.app))
-        self.port = WorkerPort(self.core)
+        # the worker side reaches the domain only through its port
+        self.port = WorkerPort(
+            build_core(settings, dispatcher=CeleryDispatcher(settings, self.app))
+        )
         cache_root = Path(settings.effective_worker_cache_dir)
         self.cache = HarnessCache(cache_root, self.port)
         self.spool = Spool(
