@@ -12,6 +12,7 @@ import structlog
 
 from service.domain.models import MetricPoint
 from service.worker.port import WorkerPort
+from service.worker.ticker import Ticker
 
 log = structlog.get_logger(__name__)
 
@@ -37,8 +38,7 @@ class Forwarder:
         self._points: list[MetricPoint] = []
         self._log: list[str] = []
         self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name=f"forward-{run_id}", daemon=True)
+        self._ticker = Ticker(self.flush, interval_s, f"forward-{run_id}")
         self.points_sent = 0
 
     def on_metrics(self, points: list[dict[str, Any]]) -> None:
@@ -59,18 +59,12 @@ class Forwarder:
             self._log.append(text)
 
     def start(self) -> None:
-        self._thread.start()
+        self._ticker.start()
 
     def close(self) -> None:
         """Stop the thread and write what is left (idempotent)."""
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join()
+        self._ticker.stop()
         self.flush()
-
-    def _loop(self) -> None:
-        while not self._stop.wait(self.interval_s):
-            self.flush()
 
     def leftovers(self) -> tuple[list[MetricPoint], str]:
         """What the store did not take (it is down): handed to the spool."""
@@ -117,16 +111,13 @@ class Heartbeat:
         self.interval_s = interval_s
         self.cancel = cancel
         self.lost = threading.Event()  # the run is no longer RUNNING on this worker
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name=f"heartbeat-{run_id}", daemon=True)
+        self._ticker = Ticker(self.beat, interval_s, f"heartbeat-{run_id}")
 
     def start(self) -> None:
-        self._thread.start()
+        self._ticker.start()
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join()
+        self._ticker.stop()
 
     def beat(self) -> None:
         try:
@@ -138,7 +129,3 @@ class Heartbeat:
             log.info("run.stop_requested", run_id=self.run_id)
             self.lost.set()
             self.cancel.set()
-
-    def _loop(self) -> None:
-        while not self._stop.wait(self.interval_s):
-            self.beat()

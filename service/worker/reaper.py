@@ -15,12 +15,12 @@ outage, and their runs are alive.
 
 from __future__ import annotations
 
-import threading
 import time
 
 import structlog
 
 from service.worker.port import WorkerPort
+from service.worker.ticker import Ticker
 
 log = structlog.get_logger(__name__)
 
@@ -38,17 +38,18 @@ class Reaper:
         self.interval_s = interval_s
         self.healthy_for_s = healthy_for_s
         self._healthy_since = time.monotonic()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="reaper", daemon=True)
+        self._ticker = Ticker(self.round, interval_s, "reaper")
 
     def start(self) -> Reaper:
-        self._thread.start()
+        self._ticker.start()
         return self
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join()
+        self._ticker.stop()
+
+    def round(self) -> None:
+        self.sweep_once()
+        self.reap_once()
 
     def sweep_once(self) -> int:
         try:
@@ -77,8 +78,3 @@ class Reaper:
                 failure_reason=run.failure_reason,
             )
         return len(changed)
-
-    def _loop(self) -> None:
-        while not self._stop.wait(self.interval_s):
-            self.sweep_once()
-            self.reap_once()
