@@ -38,9 +38,9 @@ from service.domain.models import (  # noqa: E402
 )
 from service.domain.service import CreateHarnessRequest, CreateTrackRequest  # noqa: E402
 from service.log import configure_logging  # noqa: E402
+from service.proctree import stop_process_tree  # noqa: E402
 from service.settings import load_settings  # noqa: E402
 from service.wiring import build_core  # noqa: E402
-from service.worker.embedded import stop_process_tree  # noqa: E402
 
 OVERHEAD_FIELDS = ("queue_wait_seconds", "startup_seconds", "eval_seconds", "upload_seconds")
 

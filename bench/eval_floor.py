@@ -28,13 +28,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from trainer.baseline import baseline_source  # noqa: E402
 from trainer.data.harness import Harness  # noqa: E402
 from trainer.runner import RunConfig, run  # noqa: E402
-from trainer.runner.evaluation import (  # noqa: E402
-    Allowance,
-    Clock,
-    Evaluator,
-    rows_per_batch,
-    tolerance_for,
-)
+from trainer.runner.audit import tolerance_for  # noqa: E402
+from trainer.runner.deadlines import Allowance, Clock  # noqa: E402
+from trainer.runner.evaluation import Evaluator, rows_per_batch  # noqa: E402
 from trainer.runner.supervisor import _Run  # noqa: E402
 
 
@@ -82,7 +78,7 @@ def main() -> None:
     rows = rows_per_batch(
         harness.val_rows, harness.seq_len, harness.vocab_size, 512 if cuda else 16
     )
-    runner = _Run(config, None, None, threading.Event())
+    runner = _Run(config, None, None, threading.Event()).scoring
     runner.start_eval_child()
     clock = Clock()
     generous = Allowance.derive(args.device, runner.threads, 10**9, 0, 10**9, 3600.0)

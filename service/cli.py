@@ -14,8 +14,8 @@ import sys
 # module path -> registers these top-level commands
 AREAS = [
     "trainer.cli",  # data, train, baseline
-    "service.commands",  # serve, keys, config
-    "service.worker.cli",  # worker, up
+    "service.commands",  # up, serve, keys, config
+    "service.worker.cli",  # worker
     "clients.cli",  # tracks, program, propose, launch, watch, ... (over the SDK)
 ]
 

@@ -1,4 +1,4 @@
-"""`loopy serve`, `loopy keys create` and `loopy config`."""
+"""`loopy up`, `loopy serve`, `loopy keys create` and `loopy config`."""
 
 from __future__ import annotations
 
@@ -76,6 +76,44 @@ def register(subparsers: Any) -> None:
         "--get", metavar="NAME", default=None, help="print one effective value (e.g. data_dir)"
     )
     config.set_defaults(func=_config)
+
+    up = subparsers.add_parser(
+        "up",
+        help="start everything on this machine: API, one worker, demo harness, baseline track",
+        description=(
+            "The embedded default: SQLite, a local artifact directory and a broker that "
+            "needs no server, all under the data dir; the API (HTTP and gRPC) and one "
+            "worker on the local device. Ctrl-C stops everything."
+        ),
+    )
+    up.add_argument("--data-dir", default=None, help="where everything lives (LOOPY_DATA_DIR)")
+    up.add_argument("--http-port", type=int, default=None, help="HTTP port (default 8000)")
+    up.add_argument("--grpc-port", type=int, default=None, help="gRPC port (default 50051)")
+    up.add_argument(
+        "--device", default=None, help="worker device (default: cuda:0 when available, else cpu)"
+    )
+    up.add_argument(
+        "--budget", type=float, default=None, help="training seconds per run of the baseline track"
+    )
+    up.add_argument(
+        "--harness",
+        default=None,
+        help="prepared harness dir for the baseline track (default: build the demo harness)",
+    )
+    up.set_defaults(func=_up)
+
+
+def _up(args: argparse.Namespace) -> int:
+    from service.up import run_embedded
+
+    return run_embedded(
+        data_dir=args.data_dir,
+        http_port=args.http_port,
+        grpc_port=args.grpc_port,
+        device=args.device,
+        budget_s=args.budget,
+        harness_dir=args.harness,
+    )
 
 
 def _serve(args: argparse.Namespace) -> int:

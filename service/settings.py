@@ -7,7 +7,9 @@ prints the effective values.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import msgspec
@@ -63,7 +65,7 @@ class Settings(msgspec.Struct, kw_only=True):
     worker_cache_dir: str = ""  # LOOPY_WORKER_CACHE_DIR (default: data_dir/cache)
     # Where a worker keeps finished results and artifacts until the stores take them.
     worker_spool_dir: str = ""  # LOOPY_WORKER_SPOOL_DIR (default: data_dir/spool)
-    # The sandbox of agent code (trainer/runner/sandbox.py, deploy/README.md). A worker that
+    # The sandbox of agent code (trainer/runner/sandbox/, deploy/README.md). A worker that
     # cannot build it refuses every run (SANDBOX_UNAVAILABLE) and /readyz says so, unless
     # LOOPY_UNSAFE_NO_SANDBOX=1: the explicit unsafe mode, where agent code runs as a plain
     # process with the worker's rights and every run, evaluation and leaderboard row says
@@ -78,6 +80,10 @@ class Settings(msgspec.Struct, kw_only=True):
     # Log format: "json", "console" or "auto" (console on a terminal).
     log_format: str = "auto"  # LOOPY_LOG_FORMAT
     log_level: str = "info"  # LOOPY_LOG_LEVEL
+    # Extra trainer RunConfig fields for every run of a worker, as a JSON object (e.g. a
+    # tiny model and short deadlines for tests). Operators normally leave it unset.
+    worker_run_options: dict[str, Any] = msgspec.field(default_factory=dict)
+    # ^ LOOPY_WORKER_RUN_OPTIONS
 
     @property
     def effective_database_url(self) -> str:
@@ -110,22 +116,60 @@ def mask_url(url: str) -> str:
     return urlunsplit(parts._replace(netloc=f"{parts.username or ''}:***@{host}"))
 
 
-def load_settings(environ: dict[str, str] | None = None, **overrides: object) -> Settings:
-    """Read LOOPY_* variables (typed by the field defaults), then apply overrides."""
+class SettingsError(ValueError):
+    """A LOOPY_* variable whose value does not fit its setting (named in the message)."""
+
+
+# Spellings of a boolean accepted besides msgspec's own (true/false/1/0, any case).
+_BOOL_WORDS = {"yes": "true", "on": "true", "no": "false", "off": "false"}
+
+
+def _env_name(field_name: str) -> str:
+    return "LOOPY_" + field_name.upper()
+
+
+def _raw_value(field: msgspec.structs.FieldInfo, raw: str) -> object:
+    """The variable's text as msgspec.convert takes it: JSON for structured settings,
+    trimmed text with the usual boolean words for the rest."""
+    if field.type is dict or getattr(field.type, "__origin__", None) is dict:
+        try:
+            return msgspec.json.decode(raw)
+        except msgspec.DecodeError as exc:
+            raise SettingsError(f"{_env_name(field.name)} must be a JSON object: {exc}") from None
+    if field.type is str:
+        return raw
+    raw = raw.strip()
+    if field.type is bool:
+        return _BOOL_WORDS.get(raw.lower(), raw)
+    return raw
+
+
+def load_settings(environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
+    """Read LOOPY_* variables (typed by the fields, coerced by msgspec), then apply
+    overrides. A value that does not fit raises SettingsError naming the variable."""
     env = os.environ if environ is None else environ
     values: dict[str, object] = {}
     for field in msgspec.structs.fields(Settings):
-        raw = env.get("LOOPY_" + field.name.upper())
-        if raw is None or raw == "":
-            continue
-        default = field.default if field.default is not msgspec.NODEFAULT else ""
-        if isinstance(default, bool):
-            values[field.name] = raw.strip().lower() in {"1", "true", "yes", "on"}
-        elif isinstance(default, int):
-            values[field.name] = int(raw)
-        elif isinstance(default, float):
-            values[field.name] = float(raw)
-        else:
-            values[field.name] = raw
+        raw = env.get(_env_name(field.name))
+        if raw is not None and raw != "":
+            values[field.name] = _raw_value(field, raw)
     values.update(overrides)
-    return Settings(**values)  # type: ignore[arg-type]
+    try:
+        return msgspec.convert(values, Settings, strict=False)
+    except msgspec.ValidationError as exc:
+        raise SettingsError(_explain(exc, values, env)) from None
+
+
+def _explain(
+    exc: msgspec.ValidationError, values: dict[str, object], env: Mapping[str, str]
+) -> str:
+    """msgspec's "Expected `int`, got `str` - at `$.http_port`" in the operator's terms."""
+    text = str(exc)
+    problem, _, where = text.partition(" - at `$.")
+    name = where.split("`", 1)[0].split(".", 1)[0].split("[", 1)[0]
+    if not name:
+        return f"invalid settings: {text}"
+    var = _env_name(name)
+    shown = env.get(var, values.get(name))
+    problem = problem.removesuffix(", got `str`")  # every variable is text
+    return f"{var}={shown!r}: {problem[0].lower() + problem[1:]}"

@@ -70,6 +70,7 @@ def _parse_options(pairs: list[str]) -> dict[str, object]:
 def _train(args: argparse.Namespace) -> int:
     from trainer.data.harness import Harness, HarnessError
     from trainer.runner import RunConfig, run
+    from trainer.runner.config import RunStatus
 
     try:
         harness = Harness.load(args.harness)
@@ -105,7 +106,7 @@ def _train(args: argparse.Namespace) -> int:
         print(json.dumps(payload))
     else:
         print(summary(result))
-    return 0 if result.state == "SUCCEEDED" else 1
+    return 0 if result.state == RunStatus.SUCCEEDED else 1
 
 
 def summary(result) -> str:  # type: ignore[no-untyped-def]

@@ -16,20 +16,15 @@ import shutil
 import tempfile
 import threading
 from pathlib import Path
+from typing import Protocol
 
 import structlog
 
 from service.domain.models import Harness
-from service.domain.ports import ArtifactStore
 
 log = structlog.get_logger(__name__)
 
 MANIFEST = "manifest.json"
-
-
-def harness_key(harness_id: str, name: str) -> str:
-    """Where the domain's create_harness stores a harness file."""
-    return f"harnesses/{harness_id}/{name}"
 
 
 def file_sha256(path: Path) -> str:
@@ -44,11 +39,17 @@ class HarnessCacheError(Exception):
     """The harness could not be materialised (missing or corrupt objects)."""
 
 
+class HarnessFiles(Protocol):
+    """Where the cache gets a harness's files from (the worker's port)."""
+
+    def download_harness_file(self, harness_id: str, file_name: str, target: str) -> None: ...
+
+
 class HarnessCache:
-    def __init__(self, root: str | Path, artifacts: ArtifactStore) -> None:
+    def __init__(self, root: str | Path, files: HarnessFiles) -> None:
         self.root = Path(root) / "harnesses"
         self.root.mkdir(parents=True, exist_ok=True)
-        self.artifacts = artifacts
+        self.files = files
         self._verified: set[str] = set()  # harness ids checked by this process
         self._lock = threading.Lock()
 
@@ -83,7 +84,7 @@ class HarnessCache:
             names = sorted({MANIFEST, *harness.files})
             for name in names:
                 try:
-                    self.artifacts.download_to(harness_key(harness.id, name), str(tmp / name))
+                    self.files.download_harness_file(harness.id, name, str(tmp / name))
                 except Exception as exc:
                     raise HarnessCacheError(
                         f"cannot fetch {name} of harness {harness.id}: {exc}"

@@ -8,6 +8,8 @@ the run is over (late acks), so a message whose worker died is redelivered;
 
 from __future__ import annotations
 
+import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +28,11 @@ EMBEDDED_POLLING_INTERVAL_S = 0.05
 # outlast the longest run; a shorter value would only cause no-op redeliveries
 # (the claim guard refuses them) and the reaper handles dead workers anyway.
 VISIBILITY_TIMEOUT_S = 6 * 3600
+
+
+# The embedded broker keeps each consumed message in a "processed" folder
+# (that rename is what makes a hand-off atomic); older ones are deleted.
+PROCESSED_MESSAGE_TTL_S = 600.0
 
 
 def embedded_broker_dir(data_dir: str | Path) -> Path:
@@ -69,7 +76,7 @@ def broker_transport_options(settings: Settings) -> dict[str, Any]:
 
 
 def create_celery_app(settings: Settings) -> Celery:
-    """A Celery app configured for Loopy; the task itself is bound by the worker."""
+    """A Celery app configured for Loopy; the task is bound by the worker (tasks.py)."""
     app = Celery("loopy", broker=broker_url_for(settings), set_as_current=False)
     app.conf.update(
         broker_transport_options=broker_transport_options(settings),
@@ -90,3 +97,18 @@ def create_celery_app(settings: Settings) -> Celery:
         task_default_queue="cpu",
     )
     return app
+
+
+def prune_processed(folder: Path) -> None:
+    """Delete the embedded broker's consumed messages older than PROCESSED_MESSAGE_TTL_S."""
+    cutoff = time.time() - PROCESSED_MESSAGE_TTL_S
+    try:
+        entries = list(os.scandir(folder))
+    except FileNotFoundError:
+        return
+    for entry in entries:
+        try:
+            if entry.stat().st_mtime < cutoff:
+                os.unlink(entry.path)
+        except FileNotFoundError:
+            pass

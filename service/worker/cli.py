@@ -1,4 +1,4 @@
-"""`loopy worker` and `loopy up`."""
+"""`loopy worker` (`loopy up` is in service/commands.py)."""
 
 from __future__ import annotations
 
@@ -27,31 +27,6 @@ def register(subparsers: Any) -> None:
     worker.add_argument("--data-dir", default=None, help="override LOOPY_DATA_DIR")
     worker.set_defaults(func=_worker)
 
-    up = subparsers.add_parser(
-        "up",
-        help="start everything on this machine: API, one worker, demo harness, baseline track",
-        description=(
-            "The embedded default: SQLite, a local artifact directory and a broker that "
-            "needs no server, all under the data dir; the API (HTTP and gRPC) and one "
-            "worker on the local device. Ctrl-C stops everything."
-        ),
-    )
-    up.add_argument("--data-dir", default=None, help="where everything lives (LOOPY_DATA_DIR)")
-    up.add_argument("--http-port", type=int, default=None, help="HTTP port (default 8000)")
-    up.add_argument("--grpc-port", type=int, default=None, help="gRPC port (default 50051)")
-    up.add_argument(
-        "--device", default=None, help="worker device (default: cuda:0 when available, else cpu)"
-    )
-    up.add_argument(
-        "--budget", type=float, default=None, help="training seconds per run of the baseline track"
-    )
-    up.add_argument(
-        "--harness",
-        default=None,
-        help="prepared harness dir for the baseline track (default: build the demo harness)",
-    )
-    up.set_defaults(func=_up)
-
 
 def _configure_logging(settings: Any) -> None:
     try:
@@ -71,7 +46,11 @@ def _worker(args: argparse.Namespace) -> int:
     overrides: dict[str, Any] = {}
     if args.data_dir:
         overrides["data_dir"] = args.data_dir
-    settings = load_settings(**overrides)
+    try:
+        settings = load_settings(**overrides)
+    except ValueError as exc:  # a LOOPY_* value that does not fit: say which
+        print(f"loopy worker: {exc}", file=sys.stderr)
+        return 2
     _configure_logging(settings)
     try:
         process = _start_when_stores_answer(
@@ -107,16 +86,3 @@ def _start_when_stores_answer(make: Any) -> Any:
             attempt += 1
             log.warning("worker.waiting_for_stores", error=str(exc)[:200], wait_s=wait_s)
             time.sleep(wait_s)
-
-
-def _up(args: argparse.Namespace) -> int:
-    from service.worker.embedded import run_embedded
-
-    return run_embedded(
-        data_dir=args.data_dir,
-        http_port=args.http_port,
-        grpc_port=args.grpc_port,
-        device=args.device,
-        budget_s=args.budget,
-        harness_dir=args.harness,
-    )

@@ -8,69 +8,40 @@ from the trainer's runner.
 
 from __future__ import annotations
 
-import json
 import os
 import socket
 import threading
 import time
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import structlog
 from celery import Celery, signals
-from celery.exceptions import Reject
 
 from service.sandbox_check import sandbox_problem, sandbox_run_options
 from service.settings import Settings
 from service.worker.cache import HarnessCache
 from service.worker.celery_app import (
-    EXECUTE_RUN_TASK,
     create_celery_app,
     embedded_broker_dir,
     is_embedded_broker,
+    prune_processed,
 )
 from service.worker.dispatch import CeleryDispatcher
+from service.worker.executor import RunExecutor
+from service.worker.forwarding import heartbeat_interval_for
+from service.worker.port import WorkerPort
 from service.worker.reaper import Reaper, reap_interval_for
 from service.worker.spool import Spool, SpoolDrainer
-from service.worker.supervisor import ClaimDeferred, RunExecutor, heartbeat_interval_for
+from service.worker.tasks import register_tasks
+from trainer.runner.devices import device_class_of, validate_device
 
 log = structlog.get_logger(__name__)
 
-# Extra RunConfig fields for every run of this worker, as JSON (e.g. a tiny
-# model for tests). Operators normally leave it unset.
-RUN_OPTIONS_ENV = "LOOPY_WORKER_RUN_OPTIONS"
-
-# The embedded broker keeps each consumed message in a "processed" folder
-# (that rename is what makes a hand-off atomic); older ones are deleted.
-PROCESSED_MESSAGE_TTL_S = 600.0
-
-
-def device_class_of(device: str) -> str:
-    """The default queue of a device: "cpu" or "cuda" (for cuda:N)."""
-    return device.split(":", 1)[0]
-
-
-def validate_device(device: str) -> str:
-    kind, _, index = device.partition(":")
-    if kind == "cpu" and not index:
-        return device
-    if kind == "cuda" and (not index or index.isdigit()):
-        return device if index else "cuda:0"
-    raise ValueError(f"device must be cpu or cuda:N, not {device!r}")
-
-
-def run_options_from_env() -> dict[str, Any]:
-    raw = os.environ.get(RUN_OPTIONS_ENV, "").strip()
-    if not raw:
-        return {}
-    options = json.loads(raw)
-    if not isinstance(options, dict):
-        raise ValueError(f"{RUN_OPTIONS_ENV} must be a JSON object")
-    return options
-
 
 class WorkerProcess:
-    """Wires core, cache, executor, reaper and the Celery consumer together."""
+    """Wires the port, cache, spool, executor, reaper and the Celery task together."""
 
     def __init__(
         self,
@@ -89,14 +60,17 @@ class WorkerProcess:
         self.concurrency = max(1, concurrency)
         self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{self.device}"
         self.app: Celery = create_celery_app(settings)
-        self.core = build_core(settings, dispatcher=CeleryDispatcher(settings, self.app))
+        # the worker side reaches the domain only through its port
+        self.port = WorkerPort(
+            build_core(settings, dispatcher=CeleryDispatcher(settings, self.app))
+        )
         cache_root = Path(settings.effective_worker_cache_dir)
-        self.cache = HarnessCache(cache_root, self.core.artifacts)
+        self.cache = HarnessCache(cache_root, self.port)
         self.spool = Spool(
-            settings.effective_worker_spool_dir, self.core, settings.spool_retry_max_interval_s
+            settings.effective_worker_spool_dir, self.port, settings.spool_retry_max_interval_s
         )
         self.executor = RunExecutor(
-            self.core,
+            self.port,
             self.cache,
             worker_id=self.worker_id,
             device=self.device,
@@ -106,12 +80,12 @@ class WorkerProcess:
             claim_retry_window_s=settings.claim_retry_window_s,
             shutdown_grace_s=settings.worker_shutdown_grace_s,
             run_options=sandbox_run_options(settings)
-            | (run_options if run_options is not None else run_options_from_env()),
+            | (run_options if run_options is not None else settings.worker_run_options),
             # fail closed: without a sandbox every run is refused, saying why
             sandbox_check=lambda: sandbox_problem(settings),
         )
         self.reaper = Reaper(
-            self.core,
+            self.port,
             reap_interval_for(settings.heartbeat_timeout_s, settings.requeue_after_s),
             healthy_for_s=settings.heartbeat_timeout_s,
         )
@@ -119,19 +93,11 @@ class WorkerProcess:
 
     def _bind_task(self) -> None:
         executor = self.executor
-        embedded = is_embedded_broker(self.app.conf.broker_url or "")
-        processed = embedded_broker_dir(self.settings.data_dir) / "processed"
-
-        @self.app.task(name=EXECUTE_RUN_TASK, ignore_result=True)
-        def execute_run(run_id: str) -> str:
-            try:
-                return executor.execute(run_id)
-            except ClaimDeferred as exc:
-                # Back to the broker, unacknowledged (the sweeper is the backstop).
-                raise Reject(str(exc), requeue=True) from exc
-            finally:
-                if embedded:
-                    _prune_processed(processed)
+        after = None
+        if is_embedded_broker(self.app.conf.broker_url or ""):
+            processed = embedded_broker_dir(self.settings.data_dir) / "processed"
+            after = partial(prune_processed, processed)
+        register_tasks(self.app, executor, after)
 
         @signals.worker_shutting_down.connect(weak=False)
         def _on_shutdown(**_: Any) -> None:
@@ -176,17 +142,3 @@ class WorkerProcess:
             drain_stop.set()
             self.reaper.stop()
             log.info("worker.stopped", worker_id=self.worker_id)
-
-
-def _prune_processed(folder: Path) -> None:
-    cutoff = time.time() - PROCESSED_MESSAGE_TTL_S
-    try:
-        entries = list(os.scandir(folder))
-    except FileNotFoundError:
-        return
-    for entry in entries:
-        try:
-            if entry.stat().st_mtime < cutoff:
-                os.unlink(entry.path)
-        except FileNotFoundError:
-            pass

@@ -2,9 +2,9 @@
 nothing stays QUEUED after its message was lost.
 
 Every worker process runs one (so does `loopy up`'s API process): every few
-seconds it calls `Loopy.reap_lost_runs` (a run without a heartbeat for
+seconds it calls `reap_lost_runs` (a run without a heartbeat for
 `heartbeat_timeout_s` is re-queued once, then ends FAILED / WORKER_LOST) and
-`Loopy.requeue_unclaimed_runs` (a QUEUED run not claimed `requeue_after_s` after
+`requeue_unclaimed_runs` (a QUEUED run not claimed `requeue_after_s` after
 its last publish is published again). Several at once are safe: every change is
 a conditional transition in the metadata store and the claim admits one delivery.
 
@@ -15,12 +15,12 @@ outage, and their runs are alive.
 
 from __future__ import annotations
 
-import threading
 import time
 
 import structlog
 
-from service.domain.service import Loopy
+from service.worker.port import WorkerPort
+from service.worker.ticker import Ticker
 
 log = structlog.get_logger(__name__)
 
@@ -33,26 +33,27 @@ def reap_interval_for(timeout_s: float, requeue_after_s: float | None = None) ->
 
 
 class Reaper:
-    def __init__(self, core: Loopy, interval_s: float, healthy_for_s: float = 0.0) -> None:
-        self.core = core
+    def __init__(self, port: WorkerPort, interval_s: float, healthy_for_s: float = 0.0) -> None:
+        self.port = port
         self.interval_s = interval_s
         self.healthy_for_s = healthy_for_s
         self._healthy_since = time.monotonic()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="reaper", daemon=True)
+        self._ticker = Ticker(self.round, interval_s, "reaper")
 
     def start(self) -> Reaper:
-        self._thread.start()
+        self._ticker.start()
         return self
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join()
+        self._ticker.stop()
+
+    def round(self) -> None:
+        self.sweep_once()
+        self.reap_once()
 
     def sweep_once(self) -> int:
         try:
-            published = self.core.requeue_unclaimed_runs()
+            published = self.port.requeue_unclaimed_runs()
         except Exception as exc:  # the store is unreachable: try again next round
             self._healthy_since = time.monotonic()
             log.warning("sweeper.failed", error=str(exc))
@@ -63,7 +64,7 @@ class Reaper:
         if time.monotonic() - self._healthy_since < self.healthy_for_s:
             return 0  # heartbeats missed during a store outage prove nothing
         try:
-            changed = self.core.reap_lost_runs()
+            changed = self.port.reap_lost_runs()
         except Exception as exc:  # the store is unreachable: try again next round
             self._healthy_since = time.monotonic()
             log.warning("reaper.failed", error=str(exc))
@@ -77,8 +78,3 @@ class Reaper:
                 failure_reason=run.failure_reason,
             )
         return len(changed)
-
-    def _loop(self) -> None:
-        while not self._stop.wait(self.interval_s):
-            self.sweep_once()
-            self.reap_once()

@@ -24,16 +24,12 @@ import structlog
 
 from service.domain.errors import LoopyError, as_unavailable
 from service.domain.models import ArtifactRef, MetricPoint, RunOutcome
-from service.domain.service import Loopy
+from service.worker.port import WorkerPort
 
 log = structlog.get_logger(__name__)
 
 ENTRY_FILE = "entry.json"
 FIRST_RETRY_S = 0.5
-
-
-def run_artifact_key(run_id: str, file_name: str) -> str:
-    return f"runs/{run_id}/{file_name}"
 
 
 class SpoolEntry(msgspec.Struct, kw_only=True):
@@ -59,9 +55,9 @@ def is_infrastructure_error(exc: BaseException) -> bool:
 
 
 class Spool:
-    def __init__(self, root: str | Path, core: Loopy, max_interval_s: float) -> None:
+    def __init__(self, root: str | Path, port: WorkerPort, max_interval_s: float) -> None:
         self.root = Path(root)
-        self.core = core
+        self.port = port
         self.max_interval_s = max(FIRST_RETRY_S, max_interval_s)
         self.root.mkdir(parents=True, exist_ok=True)
 
@@ -114,21 +110,21 @@ class Spool:
 
     def deliver_once(self, path: Path) -> str:
         entry = msgspec.json.decode((path / ENTRY_FILE).read_bytes(), type=SpoolEntry)
-        if not self.core.heartbeat(entry.run_id, entry.worker_id):  # not RUNNING on it
+        if not self.port.heartbeat(entry.run_id, entry.worker_id):  # not RUNNING on it
             log.info("spool.dropped", run_id=entry.run_id, reason="no longer this worker's run")
             shutil.rmtree(path, ignore_errors=True)
             return Delivery.DROPPED
         if entry.points:
-            self.core.record_metrics(entry.run_id, entry.points)
+            self.port.record_metrics(entry.run_id, entry.points)
         if entry.log_text:
-            self.core.record_log(entry.run_id, entry.log_text)
+            self.port.record_log(entry.run_id, entry.log_text)
         artifacts: dict[str, ArtifactRef] = {}
         upload_started = time.monotonic()
         for name, file_name in sorted(entry.files.items()):
             file_path = path / file_name
             with open(file_path, "rb") as f:
-                artifacts[name] = self.core.artifacts.put(
-                    run_artifact_key(entry.run_id, file_name), f, file_path.stat().st_size
+                artifacts[name] = self.port.upload_run_file(
+                    entry.run_id, file_name, f, file_path.stat().st_size
                 )
         outcome = entry.outcome
         if outcome.summary is not None:
@@ -138,7 +134,7 @@ class Spool:
             )
             summary = msgspec.structs.replace(summary, artifacts=artifacts, overhead=overhead)
             outcome = msgspec.structs.replace(outcome, summary=summary)
-        done = self.core.complete_run(entry.run_id, entry.worker_id, outcome)
+        done = self.port.complete_run(entry.run_id, entry.worker_id, outcome)
         shutil.rmtree(path, ignore_errors=True)
         log.info(
             "spool.delivered",

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from service.worker.embedded import descendants
+from service.proctree import descendants
 from tests.support.harness import TINY_RUN_CONFIG
 from tests.support.servers import free_port, live
 

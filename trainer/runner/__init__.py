@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING, Any
 from trainer.runner.config import RunConfig, RunResult
 
 if TYPE_CHECKING:
-    from trainer.runner.supervisor import WarmChildren, prewarm, run
+    from trainer.runner.supervisor import run
+    from trainer.runner.warm import WarmChildren, prewarm
 
 __all__ = ["RunConfig", "RunResult", "WarmChildren", "prewarm", "run"]
 
@@ -19,8 +20,12 @@ __all__ = ["RunConfig", "RunResult", "WarmChildren", "prewarm", "run"]
 def __getattr__(name: str) -> Any:
     # lazily: a child process imports trainer.runner.child_* without torch, so that it can
     # set the environment torch's libraries read when they load (e.g. OMP_WAIT_POLICY)
-    if name in ("WarmChildren", "prewarm", "run"):
+    if name in ("WarmChildren", "prewarm"):
+        from trainer.runner import warm
+
+        return getattr(warm, name)
+    if name == "run":
         from trainer.runner import supervisor
 
-        return getattr(supervisor, name)
+        return supervisor.run
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -9,7 +9,7 @@ import traceback
 from pathlib import Path
 from types import ModuleType
 
-from trainer.runner import config as reasons
+from trainer.runner.config import RunFailure
 from trainer.runner.ctx import ContractError, TrainingDiverged
 
 TRACEBACK_CHARS = 3000
@@ -42,19 +42,19 @@ def is_out_of_memory(exc: BaseException) -> bool:
     )
 
 
-def classify(exc: BaseException) -> tuple[str, str]:
+def classify(exc: BaseException) -> tuple[RunFailure, str]:
     """(failure reason, message with the traceback tail) for an exception from train.py."""
     tail = "".join(traceback.format_exception(exc))[-TRACEBACK_CHARS:]
     if isinstance(exc, ContractError):
-        return reasons.CONTRACT, f"{exc}\n{tail}"
+        return RunFailure.CONTRACT, f"{exc}\n{tail}"
     if isinstance(exc, TrainingDiverged | FloatingPointError):
-        return reasons.DIVERGED, f"{exc}\n{tail}"
+        return RunFailure.DIVERGED, f"{exc}\n{tail}"
     if is_out_of_memory(exc):
-        return reasons.OOM, f"out of memory: {exc}\n{tail}"
+        return RunFailure.OOM, f"out of memory: {exc}\n{tail}"
     if isinstance(exc, OSError) and exc.errno == errno.EFBIG:
-        return reasons.SANDBOX_VIOLATION, f"file size limit exceeded: {exc}\n{tail}"
+        return RunFailure.SANDBOX_VIOLATION, f"file size limit exceeded: {exc}\n{tail}"
     if isinstance(exc, OSError) and exc.errno == errno.EMFILE:
-        return reasons.SANDBOX_VIOLATION, f"open file limit exceeded: {exc}\n{tail}"
+        return RunFailure.SANDBOX_VIOLATION, f"open file limit exceeded: {exc}\n{tail}"
     if isinstance(exc, OSError) and exc.errno == errno.EAGAIN and "fork" in tail:
-        return reasons.SANDBOX_VIOLATION, f"process limit exceeded: {exc}\n{tail}"
-    return reasons.CRASH, tail
+        return RunFailure.SANDBOX_VIOLATION, f"process limit exceeded: {exc}\n{tail}"
+    return RunFailure.CRASH, tail

@@ -20,7 +20,7 @@ from pathlib import Path
 from trainer.runner.accounting import peak_flops_for
 from trainer.runner.channel import Channel, ChannelClosed
 from trainer.runner.child_common import classify, load_train_module, require
-from trainer.runner.config import CONTRACT
+from trainer.runner.config import RunFailure
 from trainer.runner.ctx import TrainContext
 
 
@@ -65,7 +65,7 @@ def main() -> None:
             channel.send(
                 {
                     "type": "failed",
-                    "reason": CONTRACT,
+                    "reason": RunFailure.CONTRACT,
                     "message": "train(ctx) returned without calling ctx.save(model, config)",
                 }
             )

@@ -2,24 +2,37 @@
 
 from __future__ import annotations
 
-from typing import Any
+from enum import StrEnum
+from typing import Any, Literal
 
 import msgspec
 
-# Failure reasons, spelled as service.domain.models.FailureReason (the trainer does not
-# import the service, so the strings are repeated here).
-CRASH = "CRASH"
-TIMEOUT = "TIMEOUT"
-OOM = "OOM"
-DIVERGED = "DIVERGED"
-CONTRACT = "CONTRACT"
-SANDBOX_VIOLATION = "SANDBOX_VIOLATION"
-SANDBOX_UNAVAILABLE = "SANDBOX_UNAVAILABLE"  # the sandbox could not be built: nothing ran
-INTEGRITY = "INTEGRITY"
 
-SUCCEEDED = "SUCCEEDED"
-FAILED = "FAILED"
-CANCELLED = "CANCELLED"
+class RunStatus(StrEnum):
+    """How a run ended (RunResult.state)."""
+
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+    CANCELLED = "CANCELLED"  # by the caller's cancel event, never by a child's word
+
+
+class RunFailure(StrEnum):
+    """Why a run FAILED (RunResult.failure_reason). The values are those of
+    service.domain.models.FailureReason (the trainer does not import the service; the
+    worker's port maps one onto the other and a test checks that every value maps)."""
+
+    CRASH = "CRASH"
+    TIMEOUT = "TIMEOUT"
+    OOM = "OOM"
+    DIVERGED = "DIVERGED"
+    CONTRACT = "CONTRACT"
+    SANDBOX_VIOLATION = "SANDBOX_VIOLATION"
+    SANDBOX_UNAVAILABLE = "SANDBOX_UNAVAILABLE"  # the sandbox could not be built: nothing ran
+    INTEGRITY = "INTEGRITY"
+
+
+# What ends a run early inside the runner: a failure, or the caller's cancel.
+Stop = RunFailure | Literal[RunStatus.CANCELLED]
 
 
 class RunConfig(msgspec.Struct, kw_only=True):
@@ -48,7 +61,7 @@ class RunConfig(msgspec.Struct, kw_only=True):
     max_open_files: int = 1024
     log_cap_bytes: int = 8 << 20  # captured stdout+stderr per child
     threads: int | None = None  # OMP/MKL threads (and the CPU quota); default: our CPUs
-    # the sandbox (trainer/runner/sandbox.py): "bubblewrap", or "none" only where the
+    # the sandbox (trainer/runner/sandbox/): "bubblewrap", or "none" only where the
     # operator explicitly runs agent code unsealed (LOOPY_UNSAFE_NO_SANDBOX)
     sandbox: str = "bubblewrap"
     bwrap: str = "bwrap"  # the bwrap executable
@@ -69,7 +82,15 @@ class RunConfig(msgspec.Struct, kw_only=True):
 # What a train file may say about why it failed, when the supervisor saw its child end on
 # its own with an error: labels that all mean "the train file failed" (charged and
 # ranked alike). Any other claim (CANCELLED, TIMEOUT, INTEGRITY, ...) is CRASH.
-CLAIMABLE_REASONS = frozenset({CRASH, OOM, DIVERGED, CONTRACT, SANDBOX_VIOLATION})
+CLAIMABLE_REASONS = frozenset(
+    {
+        RunFailure.CRASH,
+        RunFailure.OOM,
+        RunFailure.DIVERGED,
+        RunFailure.CONTRACT,
+        RunFailure.SANDBOX_VIOLATION,
+    }
+)
 
 
 class RunResult(msgspec.Struct, kw_only=True):
@@ -77,8 +98,8 @@ class RunResult(msgspec.Struct, kw_only=True):
     is only in `reported` (training_seconds, total_tokens, num_steps, num_params,
     peak_memory_mb, device_name, mfu_percent, failure_reason, when it said them)."""
 
-    state: str  # SUCCEEDED | FAILED | CANCELLED
-    failure_reason: str | None = None
+    state: RunStatus
+    failure_reason: RunFailure | None = None  # set when state is FAILED
     failure_message: str | None = None
     val_bpb: float | None = None
     # supervisor's clock: training clock start until the training child was gone (its

@@ -17,9 +17,13 @@ from pathlib import Path
 from typing import Any
 
 from trainer.runner.channel import Channel
-from trainer.runner.messages import MAX_NAME_CHARS, MAX_STEP, MAX_VALUES_PER_REPORT
+from trainer.runner.messages import (
+    EXPLODING_LOSS,
+    MAX_NAME_CHARS,
+    MAX_STEP,
+    MAX_VALUES_PER_REPORT,
+)
 
-EXPLODING_LOSS = 1e4  # nats: a reported loss above this ends the run as DIVERGED
 REPORT_RATE = 200.0  # metric messages per second sent on average (more are skipped)
 REPORT_BURST = 1000.0
 _NAME = re.compile(rf"[\w.\-/]{{1,{MAX_NAME_CHARS}}}")

@@ -24,14 +24,16 @@ from typing import Any
 import msgspec
 import numpy as np
 
-from trainer.runner import config as R
 from trainer.runner.channel import Channel
+from trainer.runner.config import RunFailure
 
 SLOTS = 2  # double buffering: the child scores one batch while we reduce the other
 MAX_TEXT = 4000  # characters of a child's failure message we keep
 # a child may say its own code failed in these ways; TIMEOUT, INTEGRITY and CANCELLED are
 # only ever observed here, and anything else a child claims is a CRASH
-CHILD_REASONS = frozenset({R.CRASH, R.CONTRACT, R.OOM, R.DIVERGED})
+CHILD_REASONS = frozenset(
+    {RunFailure.CRASH, RunFailure.CONTRACT, RunFailure.OOM, RunFailure.DIVERGED}
+)
 
 
 class Ready(msgspec.Struct, tag="ready", forbid_unknown_fields=True):
@@ -67,7 +69,7 @@ def decode(message: dict[str, Any]) -> ChildMessage:
             f"not an evaluation child message ({exc}): {str(message)[:200]}"
         ) from None
     if isinstance(decoded, Failed):
-        reason = decoded.reason if decoded.reason in CHILD_REASONS else R.CRASH
+        reason = decoded.reason if decoded.reason in CHILD_REASONS else RunFailure.CRASH
         return Failed(reason, decoded.message[-MAX_TEXT:])
     return decoded
 

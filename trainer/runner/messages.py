@@ -19,6 +19,9 @@ MAX_VALUES_PER_REPORT = 32
 MAX_STEP = 10**12
 MAX_TEXT_CHARS = 8000
 MAX_BATCH_STREAMS = 4  # ctx.train_batches calls per run
+# nats: a reported loss above this ends the run as DIVERGED (ctx.report raises in the
+# child; the supervisor checks what arrives, since a child need not use ctx.report)
+EXPLODING_LOSS = 1e4
 
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_NAME_CHARS, pattern=r"^[\w.\-/]+$")]
 Count = Annotated[int, msgspec.Meta(ge=0, le=MAX_STEP)]

@@ -37,9 +37,9 @@ from service.domain.models import (
     RunState,
 )
 from service.domain.service import CreateHarnessRequest, CreateTrackRequest
+from service.proctree import stop_process_tree
 from service.settings import load_settings
 from service.wiring import build_core
-from service.worker.embedded import stop_process_tree
 from tests.support.harness import TINY_BUDGET_S, TINY_RUN_CONFIG
 from tests.support.servers import free_port, wait_for_port
 from tests.support.services import missing

@@ -14,7 +14,9 @@ import torch
 from trainer.baseline import baseline_source
 from trainer.data.harness import Harness
 from trainer.runner import RunConfig
-from trainer.runner.evaluation import Allowance, Clock, Evaluator, tolerance_for
+from trainer.runner.audit import tolerance_for
+from trainer.runner.deadlines import Allowance, Clock
+from trainer.runner.evaluation import Evaluator
 from trainer.runner.supervisor import _Run
 
 # small batches: the tiny harness (16 rows of 64 tokens) is scored in 4 batches of 4 rows;
@@ -98,7 +100,7 @@ def test_leak_just_under_the_old_cpu_tolerance_fails_integrity(run_source, bigra
 
 
 def test_leak_of_a_tenth_of_the_tolerance_fails_integrity(run_source, bigram):
-    from trainer.runner.evaluation import tolerance_for
+    from trainer.runner.audit import tolerance_for
 
     epsilon = tolerance_for("cpu").tolerance / 10
     result = run_source(with_forward(bigram, leak(epsilon)), **EVAL)
@@ -207,16 +209,16 @@ def test_honest_baseline_passes_twenty_audit_draws(harness_dir, tmp_path):
         memory_limit_mb=4096,
         eval_batch_rows=4,
     )
-    run = _Run(cfg, None, None, threading.Event())
+    scoring = _Run(cfg, None, None, threading.Event()).scoring
     harness = Harness.load(harness_dir)
     tolerance = tolerance_for("cpu").tolerance
     values, cuts = [], 0
-    run.start_eval_child()
+    scoring.start_eval_child()
     clock = Clock()
     generous = Allowance.derive("cpu", 1, 10**6, 0, 10**6, 60.0)
     links: list = []
     try:
-        run.load_eval_children(run.eval_pairs(), 4, clock, generous, links)
+        scoring.load_eval_children(scoring.eval_pairs(), 4, clock, generous, links)
         for seed in range(20):
             evaluator = Evaluator(
                 harness.val_rows_array(),
@@ -236,7 +238,7 @@ def test_honest_baseline_passes_twenty_audit_draws(harness_dir, tmp_path):
     finally:
         for link in links:
             link.buffers.close()
-        run.stop_eval_child()
+        scoring.stop_eval_child()
     assert len(set(values)) == 1, values  # order and composition do not change the metric
     assert cuts >= 40
 

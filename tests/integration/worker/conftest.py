@@ -16,9 +16,9 @@ import pytest
 
 from service.domain.models import TERMINAL_RUN_STATES, DecisionPolicy, Run
 from service.domain.service import CreateHarnessRequest, CreateTrackRequest
+from service.proctree import descendants, stop_process_tree
 from service.settings import load_settings
 from service.wiring import build_core
-from service.worker.embedded import descendants, stop_process_tree
 from tests.support.harness import TINY_RUN_CONFIG
 from tests.support.servers import live
 from tests.support.workers import REPO, start_worker, worker_events

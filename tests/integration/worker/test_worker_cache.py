@@ -9,9 +9,20 @@ from pathlib import Path
 
 import pytest
 
+from service.domain.ids import harness_key
 from service.domain.models import Harness
 from service.stores.artifacts import LocalArtifactStore
-from service.worker.cache import HarnessCache, HarnessCacheError, harness_key
+from service.worker.cache import HarnessCache, HarnessCacheError
+
+
+class _Files:
+    """The harness half of the worker's port, over a bare artifact store."""
+
+    def __init__(self, store: LocalArtifactStore) -> None:
+        self.store = store
+
+    def download_harness_file(self, harness_id: str, file_name: str, target: str) -> None:
+        self.store.download_to(harness_key(harness_id, file_name), target)
 
 
 def _publish(store: LocalArtifactStore, harness_id: str, files: dict[str, bytes]) -> Harness:
@@ -49,13 +60,13 @@ def test_harness_is_downloaded_once_and_verified(tmp_path: Path) -> None:
         store, "h1", {"train_0000.bin": b"\x01\x02" * 1000, "val_tokens.bin": b"v" * 64}
     )
 
-    first = HarnessCache(tmp_path / "cache", store).ensure(harness)
+    first = HarnessCache(tmp_path / "cache", _Files(store)).ensure(harness)
     assert (first / "train_0000.bin").read_bytes() == b"\x01\x02" * 1000
     assert (first / "manifest.json").is_file()
     assert CountingStore.downloads == 3
 
     # A second worker process on the same machine finds it in place.
-    again = HarnessCache(tmp_path / "cache", store).ensure(harness)
+    again = HarnessCache(tmp_path / "cache", _Files(store)).ensure(harness)
     assert again == first
     assert CountingStore.downloads == 3
     assert not [
@@ -66,10 +77,10 @@ def test_harness_is_downloaded_once_and_verified(tmp_path: Path) -> None:
 def test_damaged_cache_is_refetched(tmp_path: Path) -> None:
     store = LocalArtifactStore(tmp_path / "artifacts")
     harness = _publish(store, "h2", {"val_tokens.bin": b"v" * 64})
-    path = HarnessCache(tmp_path / "cache", store).ensure(harness)
+    path = HarnessCache(tmp_path / "cache", _Files(store)).ensure(harness)
     (path / "val_tokens.bin").write_bytes(b"tampered")
 
-    repaired = HarnessCache(tmp_path / "cache", store).ensure(harness)
+    repaired = HarnessCache(tmp_path / "cache", _Files(store)).ensure(harness)
     assert (repaired / "val_tokens.bin").read_bytes() == b"v" * 64
 
 
@@ -79,5 +90,5 @@ def test_object_not_matching_the_manifest_is_refused(tmp_path: Path) -> None:
     harness.files["val_tokens.bin"] = "0" * 64  # the record says something else
 
     with pytest.raises(HarnessCacheError, match="does not match"):
-        HarnessCache(tmp_path / "cache", store).ensure(harness)
+        HarnessCache(tmp_path / "cache", _Files(store)).ensure(harness)
     assert not (tmp_path / "cache" / "harnesses" / "h3").exists()

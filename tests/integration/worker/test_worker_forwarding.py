@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 
-from service.worker.supervisor import Forwarder, Heartbeat
+from service.worker.forwarding import Forwarder, Heartbeat
 
 
 class RecordingCore:

@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 import torch
 
-from trainer.runner import config as R
+from trainer.runner.audit import AuditCheck, AuditPlan, tolerance_for
 from trainer.runner.channel import Channel
+from trainer.runner.config import RunFailure
 from trainer.runner.eval_protocol import (
     Failed,
     ProtocolError,
@@ -18,12 +19,7 @@ from trainer.runner.eval_protocol import (
     decode,
     receive_buffers,
 )
-from trainer.runner.evaluation import (
-    AuditCheck,
-    AuditPlan,
-    EvaluationFailed,
-    tolerance_for,
-)
+from trainer.runner.failures import EvaluationFailed
 
 BOS = 0
 
@@ -96,7 +92,7 @@ def test_a_leak_of_a_tenth_of_the_tolerance_is_caught_in_aggregate(device):
 
     with pytest.raises(EvaluationFailed) as caught:
         check_with(plan, T, at_the_cut, device)
-    assert caught.value.reason == R.INTEGRITY
+    assert caught.value.reason == RunFailure.INTEGRITY
     gain = caught.value.evidence["audit"]["cut_gain"]
     assert gain["mean"] == pytest.approx(leak, rel=1e-3) and gain["mean"] > gain["threshold"]
 
@@ -190,10 +186,13 @@ def test_what_the_child_writes_is_what_we_read():
 
 
 def test_a_child_cannot_claim_a_reason_only_the_supervisor_observes():
-    for forged in (R.INTEGRITY, R.TIMEOUT, "CANCELLED", "SUCCEEDED"):
+    for forged in (RunFailure.INTEGRITY, RunFailure.TIMEOUT, "CANCELLED", "SUCCEEDED"):
         message = decode({"type": "failed", "reason": forged, "message": "x"})
-        assert isinstance(message, Failed) and message.reason == R.CRASH
-    assert decode({"type": "failed", "reason": R.OOM, "message": "m"}).reason == R.OOM
+        assert isinstance(message, Failed) and message.reason == RunFailure.CRASH
+    assert (
+        decode({"type": "failed", "reason": RunFailure.OOM, "message": "m"}).reason
+        == RunFailure.OOM
+    )
     assert decode({"type": "scored", "slot": 1}) == Scored(1)
     for bad in ({"type": "scored"}, {"type": "scored", "slot": 0, "val_bpb": 0.1}, {"x": 1}):
         with pytest.raises(ProtocolError):
@@ -201,7 +200,7 @@ def test_a_child_cannot_claim_a_reason_only_the_supervisor_observes():
 
 
 def test_deadlines_grow_with_the_work_but_padding_cannot_buy_more_than_the_cap():
-    from trainer.runner.evaluation import FIRST_CALL_S, LOAD_FIXED_S, Allowance
+    from trainer.runner.deadlines import FIRST_CALL_S, LOAD_FIXED_S, Allowance
 
     small = Allowance.derive("cuda", 1, 10**6, 10**6, 10**6, budget_s=300.0)
     large = Allowance.derive("cuda", 1, 10**9, 10**6, 10**6, budget_s=300.0)

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from trainer.runner.batches import BatchServer, TrainingClock
 from trainer.runner.channel import Channel
-from trainer.runner.supervisor import MESSAGE_BURST, TrainingWatch
+from trainer.runner.watch import MESSAGE_BURST, TrainingWatch
 
 TAGS = ["waiting", "hello", "metric", "open_batches", "next_batch", "saved", "failed", "done"]
 

@@ -1,17 +1,16 @@
 """`loopy up`: the whole service on one machine with nothing to install.
 
-The `up` process is a supervisor. It prepares the data dir (SQLite, local
+The `up` process is the parent of the others. It prepares the data dir (SQLite, local
 artifact directory, the embedded broker's folders), makes sure an admin key,
 the demo harness and a `baseline` track exist, then runs the API (`loopy
 serve`) and one worker (`loopy worker`) as child processes, each in its own
-session so that a terminal's Ctrl-C reaches only this supervisor, which then
+session so that a terminal's Ctrl-C reaches only this process, which then
 stops them in order and kills anything they leave behind.
 """
 
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import os
 import signal
 import subprocess
@@ -23,8 +22,9 @@ from typing import Any
 
 import structlog
 
+from service.proctree import die_with_parent, stop_process_tree
 from service.settings import Settings, load_settings
-from service.worker.process import device_class_of
+from trainer.runner.devices import device_class_of
 
 log = structlog.get_logger(__name__)
 
@@ -32,74 +32,7 @@ BASELINE_TRACK_ID = "baseline"
 ADMIN_KEY_FILE = "admin.key"
 # A CPU demo run long enough to learn something visible, short enough to watch.
 DEFAULT_CPU_BUDGET_S = 60.0
-STOP_GRACE_S = 15.0
 API_START_TIMEOUT_S = 120.0
-
-
-# --- process helpers ---------------------------------------------------------
-
-
-def _die_with_parent() -> None:
-    """In the child before exec: get SIGTERM if the supervisor itself dies."""
-    with contextlib.suppress(Exception):
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        pr_set_pdeathsig = 1
-        libc.prctl(pr_set_pdeathsig, signal.SIGTERM)
-
-
-def descendants(pid: int) -> list[int]:
-    """Every live descendant of `pid`, from a scan of /proc (no psutil needed)."""
-    children: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat", "rb") as f:
-                stat = f.read().decode(errors="replace")
-        except OSError:
-            continue
-        # Field 4 is the parent pid; the command name (field 2) may hold spaces.
-        ppid = int(stat.rsplit(")", 1)[1].split()[1])
-        children.setdefault(ppid, []).append(int(entry))
-    found: list[int] = []
-    stack = [pid]
-    while stack:
-        for child in children.get(stack.pop(), []):
-            found.append(child)
-            stack.append(child)
-    return found
-
-
-def _alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            state = f.read().decode(errors="replace").rsplit(")", 1)[1].split()[0]
-        return state != "Z"
-    except OSError:
-        return False
-
-
-def stop_process_tree(proc: subprocess.Popen[Any], grace_s: float = STOP_GRACE_S) -> None:
-    """SIGTERM the child (its own warm shutdown stops its children), then SIGKILL
-    whatever of the tree is still there after `grace_s`."""
-    if proc.poll() is not None:
-        return
-    tree = descendants(proc.pid)
-    with contextlib.suppress(ProcessLookupError):
-        proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(timeout=grace_s)
-    except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        proc.kill()
-        proc.wait()
-    for pid in tree + descendants(proc.pid):
-        if _alive(pid):
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(pid, signal.SIGKILL)
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.kill(pid, signal.SIGKILL)
 
 
 def local_device() -> str:
@@ -250,7 +183,7 @@ class EmbeddedStack:
     def child_env(self) -> dict[str, str]:
         env = dict(os.environ)
         # The children import `service` the way this process did, installed or not.
-        source_root = str(Path(__file__).resolve().parents[2])
+        source_root = str(Path(__file__).resolve().parents[1])
         env["PYTHONPATH"] = os.pathsep.join(p for p in (source_root, env.get("PYTHONPATH")) if p)
         env.update(
             {
@@ -263,7 +196,7 @@ class EmbeddedStack:
             }
         )
         # Ctrl-C should not wait out a run: hand it back at once (well within
-        # STOP_GRACE_S); the next `loopy up` runs it, attempt unspent.
+        # service.proctree.STOP_GRACE_S); the next `loopy up` runs it, attempt unspent.
         env.setdefault("LOOPY_WORKER_SHUTDOWN_GRACE_S", "0")
         return env
 
@@ -276,8 +209,8 @@ class EmbeddedStack:
             stdin=subprocess.DEVNULL,
             stdout=out,
             stderr=subprocess.STDOUT,
-            start_new_session=True,  # a terminal Ctrl-C reaches only the supervisor
-            preexec_fn=_die_with_parent,
+            start_new_session=True,  # a terminal Ctrl-C reaches only `loopy up`
+            preexec_fn=die_with_parent,
         )
         out.close()
         self.procs[name] = proc

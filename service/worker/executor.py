@@ -1,7 +1,8 @@
 """What a worker does with one run: claim, fetch, train, forward, spool, deliver.
 
 `RunExecutor.execute(run_id)` is the body of the Celery task. It is safe to
-call for any delivery of any message: `Loopy.claim_run` admits exactly one.
+call for any delivery of any message: the domain's `claim_run` admits exactly one.
+It reaches the domain only through the WorkerPort (service/worker/port.py).
 While the trainer's runner supervises the sandboxed child, two helper threads
 run beside it: a heartbeat (which also notices a cancel: the run is no longer
 RUNNING on this worker, so the child is killed) and a forwarder that writes
@@ -25,33 +26,19 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import msgspec
 import structlog
 
 from service.domain.errors import NotFound
-from service.domain.models import (
-    ArtifactRef,
-    FailureReason,
-    MetricPoint,
-    OverheadBreakdown,
-    ReportedFigures,
-    Run,
-    RunAssignment,
-    RunOutcome,
-    RunState,
-    RunSummary,
-)
-from service.domain.service import Loopy
+from service.domain.models import FailureReason, Run, RunAssignment, RunState
 from service.worker.cache import HarnessCache
+from service.worker.forwarding import Forwarder, Heartbeat
+from service.worker.port import WorkerPort, failed_without_training, outcome_of
 from service.worker.speed_probe import measure_speed
 from service.worker.spool import Delivery, Spool, SpoolEntry, is_infrastructure_error
+from trainer.runner.config import RunResult, RunStatus
 
 log = structlog.get_logger(__name__)
 
-# Flushing metrics this often keeps "a watcher sees a point within 1 s" with
-# room for the watcher's own polling.
-METRIC_FLUSH_INTERVAL_S = 0.25
-MAX_LOG_EVENT_CHARS = 32_000
 # Waits between retries of a claim or a harness fetch while a store is down.
 RETRY_FIRST_S = 0.5
 RETRY_MAX_S = 10.0
@@ -66,130 +53,12 @@ def _backoff(attempt: int) -> float:
     return min(RETRY_MAX_S, RETRY_FIRST_S * 2**attempt) * random.uniform(0.5, 1.0)
 
 
-def heartbeat_interval_for(timeout_s: float) -> float:
-    """A few beats per timeout, at most every 2 s (a cancel is noticed on a beat)."""
-    return max(0.2, min(2.0, timeout_s / 4))
-
-
-class Forwarder:
-    """Collects metric points and log text from the runner's callbacks (any
-    thread) and writes them to the store in batches from one thread."""
-
-    def __init__(self, core: Loopy, run_id: str, interval_s: float = METRIC_FLUSH_INTERVAL_S):
-        self.core = core
-        self.run_id = run_id
-        self.interval_s = interval_s
-        self._points: list[MetricPoint] = []
-        self._log: list[str] = []
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name=f"forward-{run_id}", daemon=True)
-        self.points_sent = 0
-
-    def on_metrics(self, points: list[dict[str, Any]]) -> None:
-        batch = [
-            MetricPoint(
-                step=int(p["step"]),
-                name=str(p["name"]),
-                value=float(p["value"]),
-                wall_seconds=float(p.get("wall_seconds", 0.0)),
-            )
-            for p in points
-        ]
-        with self._lock:
-            self._points.extend(batch)
-
-    def on_log(self, text: str) -> None:
-        with self._lock:
-            self._log.append(text)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def close(self) -> None:
-        """Stop the thread and write what is left (idempotent)."""
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join()
-        self.flush()
-
-    def _loop(self) -> None:
-        while not self._stop.wait(self.interval_s):
-            self.flush()
-
-    def leftovers(self) -> tuple[list[MetricPoint], str]:
-        """What the store did not take (it is down): handed to the spool."""
-        with self._lock:
-            points, self._points = self._points, []
-            text, self._log = "".join(self._log), []
-        return points, text
-
-    def flush(self) -> None:
-        with self._lock:
-            points, self._points = self._points, []
-            text, self._log = "".join(self._log), []
-        try:
-            if points:
-                self.core.record_metrics(self.run_id, points)
-                self.points_sent += len(points)
-            for start in range(0, len(text), MAX_LOG_EVENT_CHARS):
-                self.core.record_log(self.run_id, text[start : start + MAX_LOG_EVENT_CHARS])
-        except Exception as exc:
-            # The store is briefly unreachable: keep the batch for the next flush
-            # (append_metrics overwrites by (step, name), so a retry is harmless).
-            log.warning("run.forward_failed", run_id=self.run_id, error=str(exc))
-            with self._lock:
-                self._points[:0] = points
-                if text:
-                    self._log.insert(0, text)
-
-
-class Heartbeat:
-    """Beats for the run; when the core answers False the run was cancelled (or
-    reaped) and is no longer ours: set `cancel` so the runner kills the child."""
-
-    def __init__(
-        self, core: Loopy, run_id: str, worker_id: str, interval_s: float, cancel: threading.Event
-    ) -> None:
-        self.core = core
-        self.run_id = run_id
-        self.worker_id = worker_id
-        self.interval_s = interval_s
-        self.cancel = cancel
-        self.lost = threading.Event()  # the run is no longer RUNNING on this worker
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name=f"heartbeat-{run_id}", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join()
-
-    def beat(self) -> None:
-        try:
-            alive = self.core.heartbeat(self.run_id, self.worker_id)
-        except Exception as exc:  # a store blip must not kill a healthy run
-            log.warning("run.heartbeat_failed", run_id=self.run_id, error=str(exc))
-            return
-        if not alive and not self.lost.is_set():
-            log.info("run.stop_requested", run_id=self.run_id)
-            self.lost.set()
-            self.cancel.set()
-
-    def _loop(self) -> None:
-        while not self._stop.wait(self.interval_s):
-            self.beat()
-
-
 class RunExecutor:
     """Executes runs on one device for one worker process."""
 
     def __init__(
         self,
-        core: Loopy,
+        port: WorkerPort,
         cache: HarnessCache,
         *,
         worker_id: str,
@@ -203,7 +72,7 @@ class RunExecutor:
         runner: Callable[..., Any] | None = None,
         sandbox_check: Callable[[], str | None] | None = None,
     ) -> None:
-        self.core = core
+        self.port = port
         self.spool = spool
         self.claim_retry_window_s = claim_retry_window_s
         self.shutdown_grace_s = shutdown_grace_s
@@ -304,8 +173,8 @@ class RunExecutor:
         bound.info("run.started", attempt=run.attempt, device=self.device)
 
         cancel = threading.Event()
-        heartbeat = Heartbeat(self.core, run.id, self.worker_id, self.heartbeat_interval_s, cancel)
-        forwarder = Forwarder(self.core, run.id)
+        heartbeat = Heartbeat(self.port, run.id, self.worker_id, self.heartbeat_interval_s, cancel)
+        forwarder = Forwarder(self.port, run.id)
         out_dir = self.work_dir / run.id
         with self._running_lock:
             self._running.add(cancel)
@@ -339,7 +208,7 @@ class RunExecutor:
         attempt = 0
         while True:
             try:
-                return self.core.claim_run(run_id, self.worker_id)
+                return self.port.claim_run(run_id, self.worker_id)
             except Exception as exc:
                 if not is_infrastructure_error(exc):
                     raise
@@ -353,7 +222,7 @@ class RunExecutor:
     def _hand_back(self, run: Run, reason: str, bound: Any) -> str:
         """QUEUED again, same attempt; if even that fails the reaper re-queues it."""
         try:
-            released = self.core.release_run(run.id, self.worker_id, reason)
+            released = self.port.release_run(run.id, self.worker_id, reason)
         except Exception as exc:
             bound.warning("run.release_failed", error=str(exc))
             return "interrupted"
@@ -414,15 +283,13 @@ class RunExecutor:
             heartbeat.stop()
             bound.info("run.abandoned", reason="no longer RUNNING on this worker")
             return "cancelled"
-        if self.shutting_down.is_set() and result.state == "CANCELLED":
+        if self.shutting_down.is_set() and result.state == RunStatus.CANCELLED:
             heartbeat.stop()
             return self._hand_back(run, "worker shutting down", bound)
         # Into the spool first (files moved, not copied), then delivered: a store that
         # is down delays the result; the heartbeat keeps the run ours meanwhile.
         points, log_text = forwarder.leftovers()
-        outcome = _outcome(result, _queue_wait_seconds(run), fetch_s, 0.0, {})
-        if outcome.summary is not None:
-            outcome.summary.speed_probe = speed
+        outcome = outcome_of(result, run, fetch_s, speed)
         entry = self.spool.put(
             SpoolEntry(
                 run_id=run.id,
@@ -456,7 +323,7 @@ class RunExecutor:
         out_dir: Path,
         forwarder: Forwarder,
         cancel: threading.Event,
-    ) -> Any:
+    ) -> RunResult:
         from trainer.runner import RunConfig
 
         options = dict(self.run_options)
@@ -487,15 +354,15 @@ class RunExecutor:
         )
 
     @staticmethod
-    def _artifact_files(source: str, result: Any, out_dir: Path) -> dict[str, Path]:
+    def _artifact_files(source: str, result: RunResult, out_dir: Path) -> dict[str, Path]:
         """The run's artifacts as files named as they are stored (runs/<id>/<name>)."""
         files: dict[str, Path] = {}
         source_path = out_dir / "source.py"
         source_path.write_bytes(source.encode("utf-8"))
         files["source"] = source_path
         for name, file_name, path in (
-            ("log", "log.txt", getattr(result, "log_path", None)),
-            ("checkpoint", "checkpoint.pt", getattr(result, "checkpoint_path", None)),
+            ("log", "log.txt", result.log_path),
+            ("checkpoint", "checkpoint.pt", result.checkpoint_path),
         ):
             if path and Path(path).is_file():
                 target = out_dir / file_name
@@ -505,73 +372,7 @@ class RunExecutor:
         return files
 
     def _finish_without_training(self, run: Run, reason: FailureReason, message: str) -> str:
-        outcome = RunOutcome(
-            state=RunState.FAILED,
-            failure_reason=reason,
-            failure_message=message,
-            summary=RunSummary(
-                overhead=OverheadBreakdown(queue_wait_seconds=_queue_wait_seconds(run))
-            ),
+        self.port.complete_run(
+            run.id, self.worker_id, failed_without_training(run, reason, message)
         )
-        self.core.complete_run(run.id, self.worker_id, outcome)
         return str(RunState.FAILED)
-
-
-def _queue_wait_seconds(run: Run) -> float:
-    if run.start_time is None:
-        return 0.0
-    return max(0.0, (run.start_time - run.create_time).total_seconds())
-
-
-def _reported(claims: Any) -> ReportedFigures:
-    """The train file's own figures (already bounded by the runner's channel schema)."""
-    try:
-        return msgspec.convert(claims or {}, ReportedFigures)
-    except (msgspec.ValidationError, TypeError):
-        return ReportedFigures()
-
-
-def _outcome(
-    result: Any,
-    queue_wait_s: float,
-    fetch_s: float,
-    upload_s: float,
-    artifacts: dict[str, ArtifactRef],
-) -> RunOutcome:
-    state = RunState.SUCCEEDED if result.state == "SUCCEEDED" else RunState.FAILED
-    reason = None
-    if state == RunState.FAILED:
-        raw = result.failure_reason or "CRASH"
-        reason = FailureReason(raw) if raw in FailureReason.__members__ else FailureReason.CRASH
-        if result.state == "CANCELLED":
-            # The runner stopped on our cancel without the run being cancelled
-            # through the API (e.g. the worker is stopping): not the code's fault.
-            reason = FailureReason.WORKER_LOST
-    summary = RunSummary(
-        val_bpb=result.val_bpb,
-        training_seconds=float(result.training_seconds or 0.0),
-        total_seconds=float(result.total_seconds or 0.0),
-        total_tokens=int(result.total_tokens or 0),
-        num_steps=int(result.num_steps or 0),
-        num_params=int(result.num_params or 0),
-        peak_memory_mb=float(result.peak_memory_mb or 0.0),
-        mfu_percent=result.mfu_percent,
-        device_name=str(result.device_name or ""),
-        sandbox=str(getattr(result, "sandbox_mode", "") or ""),
-        compute_seconds=float(getattr(result, "compute_seconds", 0.0) or 0.0),
-        reported=_reported(getattr(result, "reported", None)),
-        overhead=OverheadBreakdown(
-            queue_wait_seconds=queue_wait_s,
-            startup_seconds=fetch_s + float(result.startup_seconds or 0.0),
-            training_seconds=float(result.training_seconds or 0.0),
-            eval_seconds=float(result.eval_seconds or 0.0),
-            upload_seconds=upload_s,
-        ),
-        artifacts=artifacts,
-    )
-    return RunOutcome(
-        state=state,
-        failure_reason=reason,
-        failure_message=result.failure_message,
-        summary=summary,
-    )
