@@ -11,16 +11,11 @@ import sys
 from pathlib import Path
 
 from trainer.baseline import baseline_source
+from trainer.data.cli import add_data_commands
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    try:
-        from trainer.data.cli import add_data_commands
-    except ModuleNotFoundError as exc:  # the data commands are optional for this module
-        if exc.name not in ("trainer.data.cli", "trainer.data"):
-            raise
-    else:
-        add_data_commands(subparsers)
+    add_data_commands(subparsers)
 
     train = subparsers.add_parser(
         "train",

@@ -29,13 +29,8 @@ def register(subparsers: Any) -> None:
 
 
 def _configure_logging(settings: Any) -> None:
-    try:
-        from service.log import configure_logging
-    except ImportError:  # the shared set-up is not there: plain structlog defaults
-        import logging
+    from service.log import configure_logging
 
-        logging.basicConfig(level=settings.log_level.upper())
-        return
     configure_logging(settings)
 
 

@@ -26,10 +26,8 @@ FLOP_PER_BLOCK = 2.0 * SIZE**3 * PRODUCTS_PER_BLOCK
 
 def measure_speed(device: str = "cpu") -> float | None:
     """GFLOP/s of the fixed benchmark on `device` (higher = faster); None on failure."""
-    try:
-        import torch
-    except ImportError:  # pragma: no cover - the worker always has torch
-        return None
+    import torch  # here, not at the top: importing torch takes seconds
+
     threads = torch.get_num_threads()
     try:
         torch.set_num_threads(1)  # restored below: the worker's own setting is untouched
