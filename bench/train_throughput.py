@@ -9,12 +9,12 @@ Both run under the malloc settings the runner gives its children (the script re-
 itself with them; --system-malloc keeps the defaults, to see what they are worth).
 
     python bench/train_throughput.py [--steps 20] [--threads 2] [--vocab 4096] [--seq 256]
+                                     [--train-file PATH]  (default: the CPU track's baseline)
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import os
 import sys
 import time
@@ -28,14 +28,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from reference_gpt import ReferenceGPT  # noqa: E402
 
-from trainer.baseline import BASELINE_PATH  # noqa: E402
+from trainer.baseline import baseline_source  # noqa: E402
 from trainer.runner.sandbox import ALLOCATOR_ENV  # noqa: E402
 
 
-def load_baseline():
-    spec = importlib.util.spec_from_file_location("baseline_train", BASELINE_PATH)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+def load_baseline(train_file: str | None):
+    source = Path(train_file).read_text() if train_file else baseline_source("cpu")
+    module = sys.modules["train"] = type(sys)("train")  # as the runner's child names it
+    exec(compile(source, train_file or "train.py", "exec", dont_inherit=True), module.__dict__)
     return module
 
 
@@ -65,13 +65,14 @@ def main() -> None:
     parser.add_argument("--vocab", type=int, default=4096)
     parser.add_argument("--seq", type=int, default=256)
     parser.add_argument("--system-malloc", action="store_true", help="glibc's default malloc")
+    parser.add_argument("--train-file", help="another train.py to time (e.g. an older baseline)")
     args = parser.parse_args()
     tuned = all(os.environ.get(k) == v for k, v in ALLOCATOR_ENV.items())
     if not tuned and not args.system_malloc:  # malloc reads its settings at process start
         os.execve(sys.executable, [sys.executable, *sys.argv], os.environ | ALLOCATOR_ENV)
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    train = load_baseline()  # CPU defaults: the constants at the top of train.py
+    train = load_baseline(args.train_file)  # its CPU defaults: the constants at its top
     n_embd = train.DEPTH * train.ASPECT_RATIO
     n_head = n_embd // train.HEAD_DIM
     rows = train.DEVICE_BATCH_SIZE
