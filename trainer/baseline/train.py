@@ -200,7 +200,7 @@ class GPT(nn.Module):
         x = norm(x)
         cap = self.config.logit_cap
         if targets is None:
-            return softcap(self.lm_head(x).float(), cap)
+            return head_logits(x, self.lm_head.weight, cap)
         return head_loss(x.flatten(0, 1), self.lm_head.weight, targets.flatten(), cap)
 
 
@@ -209,9 +209,14 @@ def softcap(logits, cap):
     return cap * torch.tanh(logits / cap) if cap else logits
 
 
+def head_logits(x, weight, cap):
+    """The output logits, soft-capped: softcap(x @ weight^T) in float32."""
+    return softcap(F.linear(x, weight).float(), cap)
+
+
 def head_loss(x, weight, targets, cap):
-    """Mean cross-entropy of the capped logits softcap(x @ weight^T) against targets [N]."""
-    return F.cross_entropy(softcap(F.linear(x, weight).float(), cap), targets)
+    """Mean cross-entropy of head_logits(x [N, C]) against targets [N]."""
+    return F.cross_entropy(head_logits(x, weight, cap), targets)
 
 
 def build_model(config: dict) -> nn.Module:
@@ -441,7 +446,7 @@ def train(ctx):
 
 
 # --- CPU kernels: the same math, faster ----------------------------------------
-# norm(), softcap() and head_loss() above, rewritten for eager CPU training, where
+# norm(), head_logits() and head_loss() above, rewritten for eager CPU training, where
 # autograd would otherwise make many passes over memory. They compute the same math,
 # and each is used only while it agrees with its plain function on a small probe
 # (value and gradients): edit the plain code above and that kernel turns itself off,
@@ -472,9 +477,14 @@ class RMSNormCPU(torch.autograd.Function):
         return torch.addcmul(grad, y, mean_gy, value=-1).mul_(r)
 
 
-def softcap_cpu(logits, cap):
+def head_logits_cpu(x, weight, cap):
     # torch's CPU tanh is ~6x slower than its sigmoid, and tanh(u) = 2 sigmoid(2u) - 1
-    return (logits * (2 / cap)).sigmoid_().mul(2 * cap).sub_(cap) if cap else logits
+    logits = F.linear(x, weight).float()
+    if not cap:
+        return logits
+    if torch.is_grad_enabled():
+        return torch.sigmoid(logits * (2 / cap)) * (2 * cap) - cap
+    return logits.mul_(2 / cap).sigmoid_().mul_(2 * cap).sub_(cap)  # evaluation: no copies
 
 
 class SoftcapCrossEntropy(torch.autograd.Function):
@@ -520,9 +530,11 @@ class SoftcapCrossEntropy(torch.autograd.Function):
 
 
 def agrees(plain, kernel, args):
-    """Do plain(*args) and kernel(*args) give the same value and the same gradients?"""
+    """Do plain(*args) and kernel(*args) give the same values and the same gradients?"""
 
-    def value_and_grads(fn):
+    def values_and_grads(fn):
+        with torch.no_grad():  # evaluation's path
+            value = fn(*args)
         inputs = [
             a.clone().requires_grad_(a.is_floating_point()) if torch.is_tensor(a) else a
             for a in args
@@ -530,9 +542,9 @@ def agrees(plain, kernel, args):
         out = fn(*inputs)
         weights = torch.rand(out.shape, generator=torch.Generator().manual_seed(0))
         leaves = [a for a in inputs if torch.is_tensor(a) and a.requires_grad]
-        return [out.detach(), *torch.autograd.grad((out * weights).sum(), leaves)]
+        return [value, out.detach(), *torch.autograd.grad((out * weights).sum(), leaves)]
 
-    pairs = zip(value_and_grads(plain), value_and_grads(kernel), strict=True)
+    pairs = zip(values_and_grads(plain), values_and_grads(kernel), strict=True)
     return all(torch.allclose(a, b, rtol=1e-3, atol=1e-5 * b.abs().max()) for a, b in pairs)
 
 
@@ -556,18 +568,20 @@ def with_cpu_kernel(plain, kernel, probe):
     return dispatch
 
 
-def probe_tensor(*shape, scale=1.0):
-    return torch.randn(shape, generator=torch.Generator().manual_seed(sum(shape))) * scale
+def probe_norm(x):
+    return (torch.randn(2, 3, 16, generator=torch.Generator().manual_seed(0)),)
 
 
-def probe_loss(x, weight, targets, cap):  # a few chunks, a ragged last one, logits near the cap
-    rows = 2 * LOSS_CHUNK_ROWS + 3
-    labels = torch.randint(40, (rows,), generator=torch.Generator().manual_seed(0))
-    return probe_tensor(rows, 16, scale=(cap or 1) / 4), probe_tensor(40, 16), labels, cap
+def probe_head(cap, targets=False):
+    """Arguments for head_logits (or head_loss): a few chunks, a ragged one, logits near cap."""
+    rows, g = 2 * LOSS_CHUNK_ROWS + 3, torch.Generator().manual_seed(0)
+    x = torch.randn(rows, 16, generator=g) * ((cap or 1) / 4)
+    weight, labels = torch.randn(40, 16, generator=g), torch.randint(40, (rows,), generator=g)
+    return (x, weight, labels, cap) if targets else (x, weight, cap)
 
 
-norm = with_cpu_kernel(norm, RMSNormCPU.apply, lambda x: (probe_tensor(2, 3, 16),))
-softcap = with_cpu_kernel(
-    softcap, softcap_cpu, lambda _, cap: (probe_tensor(64, scale=2 * cap or 1), cap)
+norm = with_cpu_kernel(norm, RMSNormCPU.apply, probe_norm)
+head_logits = with_cpu_kernel(head_logits, head_logits_cpu, lambda *a: probe_head(a[-1]))
+head_loss = with_cpu_kernel(
+    head_loss, SoftcapCrossEntropy.apply, lambda *a: probe_head(a[-1], True)
 )
-head_loss = with_cpu_kernel(head_loss, SoftcapCrossEntropy.apply, probe_loss)

@@ -81,15 +81,17 @@ def test_fast_and_plain_paths_agree_on_the_whole_model(baseline, monkeypatch):
         torch.testing.assert_close(grad, plain_grads[name], msg=name)
 
 
-def test_softcap_kernel_matches_tanh_and_leaves_its_input_alone(baseline):
-    logits = torch.randn(4, 100) * 40
-    expected = plain_softcap(logits, 15.0)
-    kept = logits.clone()
+@pytest.mark.parametrize("cap", [15.0, 0.0])
+def test_logits_kernel_matches_the_plain_logits_with_and_without_autograd(baseline, cap):
+    g = torch.Generator().manual_seed(0)
+    x, w = torch.randn(6, 8, generator=g) * 10, torch.randn(30, 8, generator=g)
+    x_kept = x.clone()
+    expected = plain_softcap(x @ w.t(), cap)
     with torch.no_grad():
-        torch.testing.assert_close(baseline.softcap_cpu(logits, 15.0), expected)
-    torch.testing.assert_close(baseline.softcap_cpu(logits, 15.0), expected)
-    torch.testing.assert_close(baseline.softcap(logits, 15.0), expected)
-    assert torch.equal(logits, kept)
+        torch.testing.assert_close(baseline.head_logits_cpu(x, w, cap), expected)
+    torch.testing.assert_close(baseline.head_logits_cpu(x, w, cap), expected)
+    torch.testing.assert_close(baseline.head_logits(x, w, cap), expected)
+    assert torch.equal(x, x_kept)
 
 
 def test_cpu_rms_norm_matches_torch(baseline):
@@ -113,9 +115,12 @@ def test_kernels_work_when_evaluation_calls_them_first():
 
 EDITS_OF_THE_PLAIN_CODE = {
     "loss": (
-        "return F.cross_entropy(softcap(F.linear(x, weight).float(), cap), targets)",
-        "return F.cross_entropy(softcap(F.linear(x, weight).float(), cap), targets, "
-        "label_smoothing=0.1)",
+        "return F.cross_entropy(head_logits(x, weight, cap), targets)",
+        "return F.cross_entropy(head_logits(x, weight, cap), targets, label_smoothing=0.1)",
+    ),
+    "logits": (
+        "return softcap(F.linear(x, weight).float(), cap)",
+        "return softcap(F.linear(x, weight).float() * 2, cap)",
     ),
     "cap": (
         "return cap * torch.tanh(logits / cap) if cap else logits",
