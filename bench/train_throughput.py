@@ -2,7 +2,7 @@
 
 Both on the CPU, eager, same shapes and data, in one process, interleaved rounds so
 that load on a shared machine hits both alike; then every step again, alternating one by
-one, whose fastest times give a ratio that a busy machine barely moves. Each is timed the way it trains: the
+one, whose fastest times give a ratio less moved by bursts of load. Each is timed the way it trains: the
 reference materialises the logits and calls F.cross_entropy, with torch.optim.AdamW;
 the baseline calls model(x, targets) as its train() does (on CPU a chunked head + loss)
 and steps its own Muon+AdamW. The window pattern is the baseline's CPU default.
@@ -122,7 +122,7 @@ def main() -> None:
     fastest = {name: min(times) for name, times in steps.items()}
     print(
         f"ratio of the fastest interleaved steps: {fastest['reference'] / fastest['baseline']:.2f}x "
-        "(the figure to trust on a busy machine)"
+        "(less moved by bursts of load than the total)"
     )
 
 
