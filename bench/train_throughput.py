@@ -2,8 +2,8 @@
 
 Both on the CPU, eager, same shapes and data, in one process, interleaved rounds so
 that load on a shared machine hits both alike; then every step again, alternating one by
-one, whose fastest times give a ratio less moved by bursts of load. Each is timed the way it trains: the
-reference materialises the logits and calls F.cross_entropy, with torch.optim.AdamW;
+one, whose fastest times give a ratio less moved by bursts of load. Each is timed the
+way it trains: the reference materialises the logits and calls F.cross_entropy, with torch.optim.AdamW;
 the baseline calls model(x, targets) as its train() does (on CPU a chunked head + loss)
 and steps its own Muon+AdamW. The window pattern is the baseline's CPU default.
 Both run under the malloc settings the runner gives its children (the script re-executes
