@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import msgspec
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
@@ -127,7 +128,7 @@ def _verify(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({"harness_id": harness.harness_id, "verified": True}))
     else:
-        print(f"harness {harness.harness_id}: all {len(harness.manifest['files'])} files verified")
+        print(f"harness {harness.harness_id}: all {len(harness.manifest.files)} files verified")
     return 0
 
 
@@ -138,7 +139,8 @@ def _build(build: Callable[[Any], Harness], as_json: bool) -> int:
     except HarnessError as exc:
         return _fail(exc)
     if as_json:
-        summary = {k: v for k, v in harness.manifest.items() if k != "files"}
+        summary = msgspec.structs.asdict(harness.manifest)
+        del summary["files"]
         print(json.dumps({**summary, "path": str(harness.path)}))
     else:
         _print_summary(harness)
@@ -178,18 +180,18 @@ def _progress() -> Iterator[Callable[[str, int, int | None], None]]:
 
 
 def _print_summary(harness: Harness) -> None:
-    stats = harness.manifest.get("stats", {})
+    stats = harness.manifest.stats
     console = Console()
     console.print(f"[bold]harness {harness.harness_id}[/bold] written to {harness.path}")
-    console.print(f"  {harness.manifest['description']}")
+    console.print(f"  {harness.manifest.description}")
     console.print(
         f"  vocab {harness.vocab_size:,} (BOS = {harness.bos_token_id}), seq_len {harness.seq_len}, "
-        f"token dtype {harness.manifest['token_dtype']}"
+        f"token dtype {harness.manifest.token_dtype}"
     )
     if stats:
         console.print(
             f"  train: {stats['train_documents']:,} documents, {stats['train_tokens']:,} tokens "
-            f"in {len(harness.manifest['train_shards'])} shard(s)"
+            f"in {len(harness.manifest.train_shards)} shard(s)"
         )
     console.print(
         f"  validation: {harness.val_rows:,} rows x {harness.seq_len + 1} tokens "

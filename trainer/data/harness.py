@@ -17,10 +17,8 @@ same input gives the same id and any change to any file gives another one.
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import os
-import pickle
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cached_property
@@ -29,36 +27,22 @@ from typing import Any
 
 import numpy as np
 
-FORMAT = "loopy-harness/1"
-MANIFEST = "manifest.json"
+from trainer.data.manifest import (
+    FORMAT,
+    MANIFEST,
+    HarnessError,
+    Manifest,
+    decode_manifest,
+    read_manifest,
+)
+
 CONFIG = "harness_config.json"
 TOKENIZER = "tokenizer.pkl"
 VAL_TOKENS = "val_tokens.bin"
 TOKEN_BYTES = "token_bytes.bin"
 METRIC = "val_bpb"
 
-BOS_TOKEN = "<|bos|>"
-# Reserved now so that later harness formats (chat, tool use) can use them without a new
-# tokenizer; only BOS appears in the data today.
-SPECIAL_TOKENS = (BOS_TOKEN, "<|eos|>", "<|reserved_0|>", "<|reserved_1|>")
-
-# The fields every manifest carries; prepare() adds statistics on top.
-REQUIRED_FIELDS = (
-    "format",
-    "harness_id",
-    "vocab_size",
-    "bos_token_id",
-    "seq_len",
-    "val_rows",
-    "eval_tokens",
-    "time_budget_s",
-    "metric",
-    "description",
-    "token_dtype",
-    "train_shards",
-    "files",
-)
-# Fields that define the harness; they live in harness_config.json too, so they are hashed.
+# Manifest fields that define the harness; they live in harness_config.json too, so they are hashed.
 CONFIG_FIELDS = (
     "vocab_size",
     "bos_token_id",
@@ -69,10 +53,6 @@ CONFIG_FIELDS = (
     "metric",
     "token_dtype",
 )
-
-
-class HarnessError(ValueError):
-    """A harness (or the input to build one) is missing, malformed or inconsistent."""
 
 
 def train_shard_names(index: int) -> tuple[str, str]:
@@ -93,29 +73,6 @@ def compute_harness_id(files: dict[str, str]) -> str:
     return hashlib.sha256(lines.encode()).hexdigest()[:16]
 
 
-class _PlainDataUnpickler(pickle.Unpickler):
-    # tokenizer.pkl holds only dicts, lists, str, bytes and ints: refusing every global
-    # means a tampered harness cannot run code when its tokenizer is loaded.
-    def find_class(self, module: str, name: str) -> Any:
-        raise HarnessError(
-            f"{TOKENIZER} may hold only plain data, found a reference to {module}.{name}"
-        )
-
-
-def load_tokenizer_data(path: Path) -> dict[str, Any]:
-    try:
-        data = _PlainDataUnpickler(io.BytesIO(path.read_bytes())).load()
-    except OSError as exc:
-        raise HarnessError(f"cannot read tokenizer {path}: {exc.strerror or exc}") from None
-    except (pickle.UnpicklingError, EOFError) as exc:
-        raise HarnessError(f"{path} is not a valid tokenizer file: {exc}") from None
-    if not isinstance(data, dict) or not {"pattern", "mergeable_ranks", "special_tokens"} <= set(
-        data
-    ):
-        raise HarnessError(f"{path} lacks pattern / mergeable_ranks / special_tokens")
-    return data
-
-
 @dataclass(frozen=True)
 class Harness:
     """A loaded harness. Loading reads only the manifest; `verify()` checks every file.
@@ -125,72 +82,52 @@ class Harness:
     """
 
     path: Path
-    manifest: dict[str, Any]
+    manifest: Manifest
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> Harness:
-        root = Path(path)
-        manifest_path = root / MANIFEST
-        try:
-            manifest = json.loads(manifest_path.read_text())
-        except FileNotFoundError:
-            raise HarnessError(f"{root} is not a harness: {MANIFEST} not found") from None
-        except OSError as exc:
-            raise HarnessError(f"cannot read {manifest_path}: {exc.strerror or exc}") from None
-        except json.JSONDecodeError as exc:
-            raise HarnessError(f"{manifest_path} is not valid JSON: {exc}") from None
-        if not isinstance(manifest, dict):
-            raise HarnessError(f"{manifest_path} must hold a JSON object")
-        if manifest.get("format") != FORMAT:
-            raise HarnessError(
-                f"{manifest_path}: format {manifest.get('format')!r} is not {FORMAT!r}"
-            )
-        missing = [field for field in REQUIRED_FIELDS if field not in manifest]
-        if missing:
-            raise HarnessError(f"{manifest_path} lacks {', '.join(missing)}")
-        if manifest["token_dtype"] not in ("uint16", "uint32"):
-            raise HarnessError(f"{manifest_path}: unknown token_dtype {manifest['token_dtype']!r}")
-        return cls(root, manifest)
+        """Read and check the manifest (trainer.data.manifest); no data file is read."""
+        return cls(Path(path), read_manifest(path))
 
-    # --- the manifest's fields, typed ---
+    # --- the manifest's fields ---
 
     @property
     def harness_id(self) -> str:
-        return str(self.manifest["harness_id"])
+        return self.manifest.harness_id
 
     @property
     def vocab_size(self) -> int:
-        return int(self.manifest["vocab_size"])
+        return self.manifest.vocab_size
 
     @property
     def bos_token_id(self) -> int:
-        return int(self.manifest["bos_token_id"])
+        return self.manifest.bos_token_id
 
     @property
     def seq_len(self) -> int:
-        return int(self.manifest["seq_len"])
+        return self.manifest.seq_len
 
     @property
     def val_rows(self) -> int:
-        return int(self.manifest["val_rows"])
+        return self.manifest.val_rows
 
     @property
     def eval_tokens(self) -> int:
-        return int(self.manifest["eval_tokens"])
+        return self.manifest.eval_tokens
 
     @property
     def time_budget_s(self) -> float:
-        return float(self.manifest["time_budget_s"])
+        return self.manifest.time_budget_s
 
     @property
     def token_dtype(self) -> np.dtype[Any]:
-        return np.dtype(self.manifest["token_dtype"])
+        return np.dtype(self.manifest.token_dtype)
 
     @property
     def train_shards(self) -> list[tuple[Path, Path]]:
         """(tokens .bin, offsets .idx) paths of every training shard, in order."""
         shards = []
-        for name in self.manifest["train_shards"]:
+        for name in self.manifest.train_shards:
             stem = name.removesuffix(".bin")
             shards.append((self.path / f"{stem}.bin", self.path / f"{stem}.idx"))
         return shards
@@ -235,6 +172,8 @@ class Harness:
 
     @cached_property
     def _tokenizer_data(self) -> dict[str, Any]:
+        from trainer.data.tokenizer import load_tokenizer_data  # imports tiktoken: on use only
+
         return load_tokenizer_data(self.path / TOKENIZER)
 
     def tokenizer(self) -> Any:
@@ -250,7 +189,7 @@ class Harness:
 
         Raises HarnessError naming the first file that is missing or changed.
         """
-        files: dict[str, str] = self.manifest["files"]
+        files = self.manifest.files
         if compute_harness_id(files) != self.harness_id:
             raise HarnessError(
                 f"{self.path / MANIFEST}: harness_id {self.harness_id} does not match its files"
@@ -267,9 +206,10 @@ class Harness:
         if CONFIG in wanted:
             config = json.loads((self.path / CONFIG).read_text())
             for field in CONFIG_FIELDS:
-                if config.get(field) != self.manifest[field]:
+                value = getattr(self.manifest, field)
+                if config.get(field) != value:
                     raise HarnessError(
-                        f"harness {self.harness_id}: manifest {field}={self.manifest[field]!r} "
+                        f"harness {self.harness_id}: manifest {field}={value!r} "
                         f"differs from {CONFIG} ({config.get(field)!r})"
                     )
 
@@ -304,5 +244,6 @@ def write_harness_files(
         **extra,
         "files": files,
     }
+    checked = decode_manifest(manifest)  # what every reader will check, checked before writing
     (out_dir / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
-    return Harness(out_dir, manifest)
+    return Harness(out_dir, checked)

@@ -7,15 +7,22 @@ The learned mergeable ranks plus our special tokens (appended after the merges) 
 
 from __future__ import annotations
 
+import io
+import pickle
 from collections.abc import Iterable, Iterator
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import rustbpe
 import tiktoken
 
-from trainer.data.harness import BOS_TOKEN, SPECIAL_TOKENS, HarnessError
+from trainer.data.manifest import HarnessError
 
+BOS_TOKEN = "<|bos|>"
+# Reserved now so that later harness formats (chat, tool use) can use them without a new
+# tokenizer; only BOS appears in the data today.
+SPECIAL_TOKENS = (BOS_TOKEN, "<|eos|>", "<|reserved_0|>", "<|reserved_1|>")
 # GPT-4's split pattern with numbers split into groups of at most two digits (as nanochat):
 # small vocabularies waste fewer ids on three-digit numbers.
 SPLIT_PATTERN = r"""'(?i:[sdmt]|ll|ve|re)|[^\r\n\p{L}\p{N}]?+\p{L}+|\p{N}{1,2}| ?[^\s\p{L}\p{N}]++[\r\n]*|\s*[\r\n]|\s+(?!\S)|\s+"""
@@ -55,6 +62,30 @@ def train_tokenizer(texts: Iterable[str], vocab_size: int) -> dict[str, Any]:
 
 def _non_empty(texts: Iterable[str]) -> Iterator[str]:
     return (text for text in texts if text)
+
+
+class _PlainDataUnpickler(pickle.Unpickler):
+    # tokenizer.pkl holds only dicts, lists, str, bytes and ints: refusing every global
+    # means a tampered harness cannot run code when its tokenizer is loaded.
+    def find_class(self, module: str, name: str) -> Any:
+        raise HarnessError(
+            f"tokenizer.pkl may hold only plain data, found a reference to {module}.{name}"
+        )
+
+
+def load_tokenizer_data(path: Path) -> dict[str, Any]:
+    """The plain dict stored as a harness's tokenizer.pkl (see train_tokenizer)."""
+    try:
+        data = _PlainDataUnpickler(io.BytesIO(path.read_bytes())).load()
+    except OSError as exc:
+        raise HarnessError(f"cannot read tokenizer {path}: {exc.strerror or exc}") from None
+    except (pickle.UnpicklingError, EOFError) as exc:
+        raise HarnessError(f"{path} is not a valid tokenizer file: {exc}") from None
+    if not isinstance(data, dict) or not {"pattern", "mergeable_ranks", "special_tokens"} <= set(
+        data
+    ):
+        raise HarnessError(f"{path} lacks pattern / mergeable_ranks / special_tokens")
+    return data
 
 
 def encoding_from_data(data: dict[str, Any], name: str = "loopy") -> tiktoken.Encoding:

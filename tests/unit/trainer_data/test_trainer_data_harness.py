@@ -29,7 +29,7 @@ def test_validation_rows_are_pinned_and_bos_aligned(tiny_harness, tools):
 def test_token_bytes_are_utf8_lengths_and_zero_for_specials(tiny_harness):
     token_bytes = tiny_harness.token_bytes()
     encoding = tiny_harness.tokenizer()
-    specials = set(tiny_harness.manifest["special_tokens"].values())
+    specials = set(tiny_harness.manifest.special_tokens.values())
     assert token_bytes.shape == (tiny_harness.vocab_size,) == (encoding.n_vocab,)
     for token in range(tiny_harness.vocab_size):
         expected = 0 if token in specials else len(encoding.decode_single_token_bytes(token))
@@ -54,8 +54,8 @@ def test_demo_harness_is_deterministic(tmp_path):
     second = build_demo_harness(tmp_path / "b", **small)
     assert first.harness_id == second.harness_id
     first.verify()
-    assert "standard library" in first.manifest["description"]
-    assert first.manifest["stats"]["train_tokens"] > 20_000
+    assert "standard library" in first.manifest.description
+    assert first.manifest.stats["train_tokens"] > 20_000
     text = first.tokenizer().decode(first.val_inputs()[0].tolist())
     assert text.startswith("<|bos|>")
 

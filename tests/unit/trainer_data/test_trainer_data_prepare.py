@@ -25,11 +25,11 @@ def test_each_format_gives_a_verified_harness(tmp_path, documents, tools):
         harness = prepare([source], tmp_path / name, **tools.TINY)
         harness.verify()
         manifest = harness.manifest
-        assert manifest["vocab_size"] == 320 and manifest["seq_len"] == 32
-        assert manifest["val_rows"] == 3 and manifest["eval_tokens"] == 96
-        assert harness.bos_token_id == manifest["special_tokens"]["<|bos|>"]
-        assert compute_harness_id(manifest["files"]) == harness.harness_id
-        stats = manifest["stats"]
+        assert manifest.vocab_size == 320 and manifest.seq_len == 32
+        assert manifest.val_rows == 3 and manifest.eval_tokens == 96
+        assert harness.bos_token_id == manifest.special_tokens["<|bos|>"]
+        assert compute_harness_id(manifest.files) == harness.harness_id
+        stats = manifest.stats
         assert stats["train_documents"] > 0 and stats["val_documents"] > 0
         if name != "txt":  # txt joins paragraphs into bigger documents
             assert stats["documents_read"] == len(documents)
@@ -46,7 +46,7 @@ def test_same_input_gives_the_same_id_and_files(tmp_path, documents, tools):
     first = prepare([source], tmp_path / "a", **tools.TINY)
     second = prepare([source], tmp_path / "b", **{**tools.TINY, "threads": 1})
     assert first.harness_id == second.harness_id
-    assert first.manifest["files"] == second.manifest["files"]
+    assert first.manifest.files == second.manifest.files
     changed = prepare([source], tmp_path / "c", **{**tools.TINY, "seq_len": 16})
     assert changed.harness_id != first.harness_id
     budget = prepare([source], tmp_path / "d", **tools.TINY, time_budget_s=60)
@@ -60,7 +60,7 @@ def test_directories_are_read_recursively_in_sorted_order(tmp_path, documents, t
     tools.write_parquet(corpus / "sub" / "a.parquet", documents[80:])
     (corpus / "notes.md").write_text("ignored: not a source type")
     harness = prepare([corpus], tmp_path / "h", **tools.TINY)
-    assert harness.manifest["stats"]["documents_read"] == len(documents)
+    assert harness.manifest.stats["documents_read"] == len(documents)
 
 
 def test_text_that_spells_a_special_token_is_ordinary_text(tmp_path, documents, tools):
@@ -68,7 +68,7 @@ def test_text_that_spells_a_special_token_is_ordinary_text(tmp_path, documents, 
     harness = prepare([tools.write_jsonl(tmp_path / "d.jsonl", docs)], tmp_path / "h", **tools.TINY)
     all_docs = tools.train_documents(harness)
     assert all(np.count_nonzero(d == harness.bos_token_id) == 1 for d in all_docs)
-    specials = set(harness.manifest["special_tokens"].values())
+    specials = set(harness.manifest.special_tokens.values())
     assert not specials & set(np.concatenate(all_docs)[1:].tolist()) - {harness.bos_token_id}
 
 
@@ -78,7 +78,7 @@ def test_duplicates_are_dropped_so_validation_never_leaks(tmp_path, documents, t
         tmp_path / "h",
         **tools.TINY,
     )
-    stats = harness.manifest["stats"]
+    stats = harness.manifest.stats
     assert stats["duplicates_dropped"] == 40
     train = {tuple(d.tolist()) for d in tools.train_documents(harness)}
     rows = harness.val_rows_array()
@@ -161,14 +161,14 @@ def test_bad_input_is_a_clear_harness_error(tmp_path, tools):
 
 
 def test_an_existing_directory_is_never_overwritten(tiny_harness, tmp_path, documents, tools):
-    before = tiny_harness.manifest["files"]
+    before = tiny_harness.manifest.files
     with pytest.raises(HarnessError, match="already exists"):
         prepare(
             [tools.write_jsonl(tmp_path / "x.jsonl", documents[:50])],
             tiny_harness.path,
             **tools.TINY,
         )
-    assert Harness.load(tiny_harness.path).manifest["files"] == before
+    assert Harness.load(tiny_harness.path).manifest.files == before
 
 
 def _cli(*args, cwd):
