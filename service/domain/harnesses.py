@@ -3,7 +3,6 @@ against their manifest (content-addressed: the same id is the same files)."""
 
 from __future__ import annotations
 
-import json
 import tempfile
 from pathlib import Path
 
@@ -12,9 +11,9 @@ import structlog
 from service.domain import idempotency, ids
 from service.domain.context import Context
 from service.domain.errors import InvalidArgument, Unavailable
-from service.domain.limits import HARNESS_ID_RE
 from service.domain.models import Harness, Page, Principal, utcnow
 from service.domain.requests import CreateHarnessRequest
+from trainer.data.manifest import MANIFEST, ManifestError, read_manifest
 
 log = structlog.get_logger(__name__)
 
@@ -60,15 +59,14 @@ def register_harness_dir(ctx: Context, directory: Path, description: str) -> Har
             "harness path is not a directory the server can read",
             details={"field": "path", "path": str(directory)},
         )
-    manifest_path = directory / "manifest.json"
-    harness = harness_from_manifest(manifest_path, description, ctx.settings.default_time_budget_s)
+    harness = harness_from_manifest(directory, description)
     existing = ctx.meta.get_harness(harness.id)
     if existing is not None:  # content-addressed: same id, same files
         return existing
     total = 0
     for name, expected in sorted(harness.files.items()):
         path = directory / name
-        if "/" in name or "\\" in name or name.startswith(".") or not path.is_file():
+        if not path.is_file():  # the manifest schema allows plain file names only
             raise InvalidArgument(
                 "a file listed in the manifest is missing or not a plain file name",
                 details={"file": name, "path": str(directory)},
@@ -87,7 +85,7 @@ def register_harness_dir(ctx: Context, directory: Path, description: str) -> Har
         total += ref.size_bytes
     # The manifest goes last: its presence in the store marks a complete upload.
     ctx.artifacts.put_bytes(
-        ids.harness_key(harness.id, "manifest.json"), manifest_path.read_bytes()
+        ids.harness_key(harness.id, MANIFEST), (directory / MANIFEST).read_bytes()
     )
     harness.size_bytes = total
     if not ctx.meta.put_harness(harness):
@@ -96,68 +94,26 @@ def register_harness_dir(ctx: Context, directory: Path, description: str) -> Har
     return harness
 
 
-def harness_from_manifest(
-    manifest_path: Path, description: str, default_time_budget_s: float
-) -> Harness:
-    """The harness a `loopy-harness/1` manifest.json describes (files not yet copied:
-    size 0); InvalidArgument naming the field that is missing or wrong."""
+def harness_from_manifest(directory: Path, description: str) -> Harness:
+    """The harness the directory's manifest describes (files not yet copied: size 0),
+    checked by the one manifest schema the trainer also loads harnesses with;
+    InvalidArgument naming the field that is missing or wrong."""
     try:
-        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
+        manifest = read_manifest(directory)
+    except ManifestError as exc:
         raise InvalidArgument(
-            "harness directory has no manifest.json", details={"path": str(manifest_path.parent)}
+            str(exc), details={"field": exc.field or "path", "path": str(directory)}
         ) from exc
-    except (OSError, ValueError) as exc:
-        raise InvalidArgument(
-            "manifest.json is not readable JSON",
-            details={"path": str(manifest_path), "error": str(exc)},
-        ) from exc
-    if not isinstance(manifest, dict) or manifest.get("format") != "loopy-harness/1":
-        raise InvalidArgument(
-            "manifest.json is not a loopy-harness/1 manifest",
-            details={"format": manifest.get("format") if isinstance(manifest, dict) else None},
-        )
-    required = {
-        "harness_id": str,
-        "vocab_size": int,
-        "bos_token_id": int,
-        "seq_len": int,
-        "eval_tokens": int,
-        "files": dict,
-    }
-    for field, kind in required.items():
-        if not isinstance(manifest.get(field), kind):
-            raise InvalidArgument(
-                f"manifest.json field {field!r} is missing or not {kind.__name__}",
-                details={"field": field, "value": repr(manifest.get(field))[:100]},
-            )
-    harness_id = manifest["harness_id"]
-    if not HARNESS_ID_RE.match(harness_id):
-        raise InvalidArgument(
-            "manifest harness_id has unexpected characters",
-            details={"field": "harness_id", "value": harness_id[:100]},
-        )
-    files = manifest["files"]
-    if not all(isinstance(k, str) and isinstance(v, str) for k, v in files.items()):
-        raise InvalidArgument(
-            "manifest files must map names to sha256 strings", details={"field": "files"}
-        )
-    budget = manifest.get("time_budget_s", default_time_budget_s)
-    if not isinstance(budget, int | float) or not budget > 0:
-        raise InvalidArgument(
-            "manifest time_budget_s must be a positive number",
-            details={"field": "time_budget_s", "value": repr(budget)},
-        )
     return Harness(
-        id=harness_id,
-        description=description or str(manifest.get("description", "")),
-        vocab_size=manifest["vocab_size"],
-        seq_len=manifest["seq_len"],
-        eval_tokens=manifest["eval_tokens"],
-        bos_token_id=manifest["bos_token_id"],
-        time_budget_s=float(budget),
-        metric=str(manifest.get("metric", "val_bpb")),
-        files=dict(files),
+        id=manifest.harness_id,
+        description=description or manifest.description,
+        vocab_size=manifest.vocab_size,
+        seq_len=manifest.seq_len,
+        eval_tokens=manifest.eval_tokens,
+        bos_token_id=manifest.bos_token_id,
+        time_budget_s=manifest.time_budget_s,
+        metric=manifest.metric,
+        files=dict(manifest.files),
         size_bytes=0,
         create_time=utcnow(),
     )

@@ -19,7 +19,6 @@ log = structlog.get_logger(__name__)
 TRACK_ID_RE = re.compile(r"^[a-z0-9][a-z0-9-]{2,62}$")
 DEVICE_CLASS_RE = re.compile(r"^[a-z0-9][a-z0-9_.:-]{0,31}$")
 MODULE_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
-HARNESS_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 MAX_REQUEST_ID_CHARS = 128
 MAX_NAME_CHARS = 100
 MAX_PROGRAM_CHARS = 100_000

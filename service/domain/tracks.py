@@ -69,7 +69,7 @@ def _create_track(ctx: Context, principal: Principal, req: CreateTrackRequest) -
     else:
         from trainer.baseline import baseline_source
 
-        source = baseline_source()
+        source = baseline_source(req.device_class)  # knobs sized for the track's device
     limits.check_source_size(ctx, source, "baseline_source")
     now = utcnow()
     display_name = req.display_name.strip() or req.track_id

@@ -404,9 +404,13 @@ async def test_create_harness_from_a_directory(
         "vocab_size": 512,
         "bos_token_id": 511,
         "seq_len": 32,
+        "val_rows": 6,
         "eval_tokens": 200,
         "time_budget_s": 20,
         "metric": "val_bpb",
+        "description": "",
+        "token_dtype": "uint16",
+        "train_shards": [],
         "files": {"val_tokens.bin": hashlib.sha256(tokens).hexdigest()},
     }
     (tmp_path / "manifest.json").write_text(json.dumps(manifest))

@@ -293,3 +293,30 @@ def test_default_baseline_is_the_trainers_and_validates(world):
     revision = world.core.get_revision(world.admin, track.baseline_revision).revision
     assert revision.source == baseline_source()
     assert "gc" in track.allowed_imports and "torch" in track.allowed_imports
+
+
+def test_a_gpu_track_gets_the_baseline_sized_for_its_device(world):
+    """An agent editing DEPTH on a CUDA track edits the value that runs there."""
+    track = world.core.create_track(
+        world.admin,
+        CreateTrackRequest(
+            track_id="gpu-baseline",
+            harness_id=world.harness.id,
+            device_class="cuda",
+            policy=DecisionPolicy(calibration_runs=0),
+        ),
+    )
+    source = world.core.get_revision(world.admin, track.baseline_revision).revision.source
+    cpu_source = world.core.get_revision(
+        world.admin,
+        world.core.create_track(
+            world.admin,
+            CreateTrackRequest(
+                track_id="cpu-baseline",
+                harness_id=world.harness.id,
+                policy=DecisionPolicy(calibration_runs=0),
+            ),
+        ).baseline_revision,
+    ).revision.source
+    assert "\nDEPTH = 8" in source and "ON_GPU" not in source
+    assert "\nDEPTH = 4" in cpu_source
