@@ -13,6 +13,8 @@ import signal
 import subprocess
 from typing import Any
 
+from trainer.runner.proctree import descendants
+
 STOP_GRACE_S = 15.0
 
 
@@ -22,29 +24,6 @@ def die_with_parent() -> None:
         libc = ctypes.CDLL("libc.so.6", use_errno=True)
         pr_set_pdeathsig = 1
         libc.prctl(pr_set_pdeathsig, signal.SIGTERM)
-
-
-def descendants(pid: int) -> list[int]:
-    """Every live descendant of `pid`, from a scan of /proc (no psutil needed)."""
-    children: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat", "rb") as f:
-                stat = f.read().decode(errors="replace")
-        except OSError:
-            continue
-        # Field 4 is the parent pid; the command name (field 2) may hold spaces.
-        ppid = int(stat.rsplit(")", 1)[1].split()[1])
-        children.setdefault(ppid, []).append(int(entry))
-    found: list[int] = []
-    stack = [pid]
-    while stack:
-        for child in children.get(stack.pop(), []):
-            found.append(child)
-            stack.append(child)
-    return found
 
 
 def _alive(pid: int) -> bool:

@@ -19,6 +19,8 @@ import subprocess
 import threading
 from pathlib import Path
 
+from trainer.runner.proctree import descendants
+
 # Dense bf16 tensor-core peak per GPU, by a substring of the device name.
 PEAK_BF16_FLOPS = {
     "H200": 989e12,
@@ -83,26 +85,6 @@ def mfu_percent(params: int, tokens: int, seconds: float, device_name: str) -> f
     if peak is None or seconds <= 0 or params <= 0 or tokens <= 0:
         return None
     return 100.0 * 6.0 * params * tokens / seconds / peak
-
-
-def _tree(root: int) -> list[int]:
-    """`root` and its descendants, from /proc (processes, not threads)."""
-    children: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat", "rb") as f:
-                fields = f.read().rsplit(b")", 1)[1].split()
-        except (OSError, IndexError):
-            continue
-        children.setdefault(int(fields[1]), []).append(int(entry))
-    tree, todo = [], [root]
-    while todo:
-        pid = todo.pop()
-        tree.append(pid)
-        todo.extend(children.get(pid, ()))
-    return tree
 
 
 def _high_water_kb(pid: int) -> int:
@@ -172,7 +154,7 @@ class MemoryWatch:
 
     def sample(self) -> None:
         with contextlib.suppress(Exception):  # a vanished process is not an error
-            pids = _tree(self.root)
+            pids = [self.root, *descendants(self.root)]
             if self.cuda:
                 used = self._gpu_used_mb(set(pids))
                 if used is None:

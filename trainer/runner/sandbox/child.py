@@ -22,6 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from trainer.runner.proctree import children_of, descendants
 from trainer.runner.sandbox.bwrap import BwrapCommand, child_uid, find_bwrap, require_sandbox
 from trainer.runner.sandbox.cgroups import Cgroup
 from trainer.runner.sandbox.seccomp import seccomp_filter
@@ -52,35 +53,6 @@ def _send_scratch_bootstrap(fd: int) -> str:
         "_o.close(_d); _c.close(); del _o, _s, _c, _d\n"
         f"import os as _o; _o.makedirs({SCRATCH + '/tmp'!r}, exist_ok=True); del _o\n"
     )
-
-
-def _children() -> dict[int, list[int]]:
-    children: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/stat", "rb") as f:
-                    ppid = int(f.read().rsplit(b")", 1)[1].split()[1])
-            except (OSError, ValueError, IndexError):
-                continue
-            children.setdefault(ppid, []).append(int(entry))
-    return children
-
-
-def children_of(pid: int) -> list[int]:
-    return _children().get(pid, [])
-
-
-def descendants(pid: int) -> list[int]:
-    """Live descendants of `pid`, from a scan of /proc."""
-    children = _children()
-    found: list[int] = []
-    stack = [pid]
-    while stack:
-        for child in children.get(stack.pop(), []):
-            found.append(child)
-            stack.append(child)
-    return found
 
 
 class CopyRefused(Exception):
