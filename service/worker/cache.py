@@ -10,7 +10,6 @@ makes sure only one of them downloads.
 from __future__ import annotations
 
 import fcntl
-import hashlib
 import os
 import shutil
 import tempfile
@@ -21,18 +20,10 @@ from typing import Protocol
 import structlog
 
 from service.domain.models import Harness
+from trainer.data.harness import sha256_file
+from trainer.data.manifest import MANIFEST
 
 log = structlog.get_logger(__name__)
-
-MANIFEST = "manifest.json"
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 class HarnessCacheError(Exception):
@@ -74,7 +65,7 @@ class HarnessCache:
     def _intact(self, directory: Path, harness: Harness) -> bool:
         for name, sha in harness.files.items():
             path = directory / name
-            if not path.is_file() or file_sha256(path) != sha:
+            if not path.is_file() or sha256_file(path) != sha:
                 return False
         return (directory / MANIFEST).is_file()
 
@@ -90,7 +81,7 @@ class HarnessCache:
                         f"cannot fetch {name} of harness {harness.id}: {exc}"
                     ) from exc
             for name, sha in harness.files.items():
-                if file_sha256(tmp / name) != sha:
+                if sha256_file(tmp / name) != sha:
                     raise HarnessCacheError(
                         f"{name} of harness {harness.id} does not match its manifest sha256"
                     )
