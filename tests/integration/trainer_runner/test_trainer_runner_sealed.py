@@ -405,26 +405,13 @@ def test_probe_contained_with_the_worker_as_an_unprivileged_user(harness_dir, tm
             f"r = run(RunConfig(**json.loads({json.dumps(json.dumps(config))})))\n"
             "print('RESULT=' + r.to_json())\n"
         )
-        # a private mount namespace where the interpreter under /root is reachable
-        prefix = Path(sys.base_prefix).resolve()
-        hidden = [
-            p
-            for p in (prefix, *prefix.parents)
-            if p != Path("/") and not (p.stat().st_mode & 0o001)
-        ]
-        mounts = ""
-        if hidden:
-            top = hidden[-1]
-            keep = root / "keep"
-            keep.mkdir()
-            mounts = (
-                f"mount --bind {prefix} {keep} && "
-                f"mount -t tmpfs -o mode=755 tmpfs {top} && mkdir -p {prefix} && "
-                f"mount --move {keep} {prefix} && "
-            )
+        # a private mount namespace where the interpreter (under /root) and this checkout
+        # (maybe under a 0700 mktemp folder) are reachable for `nobody`
+        code_root = Path(trainer.__file__).resolve().parent.parent
+        mounts = _reachable_mounts([Path(sys.base_prefix).resolve(), code_root], keep_in=root)
         env = {
             "PATH": "/usr/bin:/bin",
-            "PYTHONPATH": os.pathsep.join([str(Path(trainer.__file__).resolve().parent.parent)]),
+            "PYTHONPATH": str(code_root),
             "HOME": str(root),
         }
         command = (
@@ -618,3 +605,26 @@ def test_concurrent_victim_run_is_untouched(harness_dir, bigram, tmp_path):
     assert victim.state == "SUCCEEDED", victim.failure_message
     assert victim.val_bpb == pytest.approx(reference.val_bpb, rel=1e-6)
     assert "HITS []" in Path(results["vandal"].log_path).read_text()
+
+
+def _reachable_mounts(paths: list[Path], keep_in: Path) -> str:
+    """Shell mounts that make each path reachable for any user: bind it aside, cover its
+    highest ancestor that others cannot enter with an open tmpfs, and move it back."""
+    binds: list[tuple[Path, Path]] = []
+    tops: list[Path] = []
+    for index, path in enumerate(dict.fromkeys(paths)):
+        hidden = [
+            p for p in (path, *path.parents) if p != Path("/") and not p.stat().st_mode & 0o001
+        ]
+        if hidden:
+            keep = keep_in / f"keep{index}"
+            keep.mkdir()
+            binds.append((path, keep))
+            tops.append(hidden[-1])
+    # a tmpfs over an ancestor already covers whatever lies below it
+    tops = [t for t in dict.fromkeys(tops) if not any(o in t.parents for o in tops)]
+    return (
+        "".join(f"mount --bind {path} {keep} && " for path, keep in binds)
+        + "".join(f"mount -t tmpfs -o mode=755 tmpfs {top} && " for top in tops)
+        + "".join(f"mkdir -p {path} && mount --move {keep} {path} && " for path, keep in binds)
+    )
